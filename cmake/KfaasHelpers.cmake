@@ -1,0 +1,29 @@
+# kfaas_library(NAME <name> SRCS ... [DEPS ...] [PUBLIC_DEPS ...])
+#   Defines static library kfaas_<name> with alias kfaas::<name>.
+function(kfaas_library)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
+  add_library(kfaas_${A_NAME} STATIC ${A_SRCS})
+  add_library(kfaas::${A_NAME} ALIAS kfaas_${A_NAME})
+  target_include_directories(kfaas_${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_link_libraries(kfaas_${A_NAME} PUBLIC ${A_PUBLIC_DEPS} PRIVATE ${A_DEPS})
+endfunction()
+
+# kfaas_test(NAME <name> SRCS ... [DEPS ...] [LABELS ...] [TIMEOUT s])
+#   A GoogleTest binary; each TEST becomes one ctest entry (discovered before running).
+#   LABELS: unit (fast, no processes), integration (real servers on loopback), e2e (kubectl, processes).
+function(kfaas_test)
+  cmake_parse_arguments(A "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 120)
+  endif()
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  add_executable(${A_NAME} ${A_SRCS})
+  target_include_directories(${A_NAME} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(${A_NAME}
+    DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+               ENVIRONMENT "KFAAS_SOURCE_DIR=${PROJECT_SOURCE_DIR};KFAAS_BINARY_DIR=${PROJECT_BINARY_DIR}")
+endfunction()
