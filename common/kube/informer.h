@@ -89,9 +89,4 @@ class Informer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Parses a label selector ("a=b,c!=d,e in (x,y),!f,g") and matches it against labels.
-// Returns false for an unparsable selector (and sets *error if given).
-bool MatchesLabelSelector(std::string_view selector, const Json& labels,
-                          std::string* error = nullptr);
-
 }  // namespace kfaas::kube
