@@ -59,7 +59,9 @@ std::string RegexError(const std::string& msg, const std::string& fmt,
   return out;
 }
 
-std::string MaxLenError(int n) { return "must be no more than " + std::to_string(n) + " characters"; }
+std::string MaxLenError(int n) {
+  return "must be no more than " + std::to_string(n) + " characters";
+}
 
 constexpr char kQualifiedNameFmt[] = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 constexpr char kQualifiedNameErrMsg[] =
@@ -231,10 +233,10 @@ bool IsSpecial(char c) {
 
 bool SymbolToken(std::string_view s, Tok* out) {
   static const std::pair<std::string_view, Tok> kTable[] = {
-      {")", Tok::kClosedPar},    {",", Tok::kComma},  {"!", Tok::kDoesNotExist},
-      {"==", Tok::kDoubleEquals}, {"=", Tok::kEquals}, {">", Tok::kGreaterThan},
-      {"in", Tok::kIn},          {"<", Tok::kLessThan}, {"!=", Tok::kNotEquals},
-      {"notin", Tok::kNotIn},    {"(", Tok::kOpenPar},
+      {")", Tok::kClosedPar},     {",", Tok::kComma},    {"!", Tok::kDoesNotExist},
+      {"==", Tok::kDoubleEquals}, {"=", Tok::kEquals},   {">", Tok::kGreaterThan},
+      {"in", Tok::kIn},           {"<", Tok::kLessThan}, {"!=", Tok::kNotEquals},
+      {"notin", Tok::kNotIn},     {"(", Tok::kOpenPar},
   };
   for (const auto& [k, t] : kTable) {
     if (k == s) {
@@ -342,8 +344,8 @@ class Parser {
         case Tok::kEnd:
           return reqs;
         default:
-          return absl::InvalidArgumentError(
-              "found '" + lit + "', expected: !, identifier, or 'end of string'");
+          return absl::InvalidArgumentError("found '" + lit +
+                                            "', expected: !, identifier, or 'end of string'");
       }
     }
   }
@@ -448,8 +450,7 @@ class Parser {
         Consume(true);
         return std::vector<std::string>{""};
       default:
-        return absl::InvalidArgumentError("found '" + lit +
-                                          "', expected: ',', ')' or identifier");
+        return absl::InvalidArgumentError("found '" + lit + "', expected: ',', ')' or identifier");
     }
   }
 
@@ -621,9 +622,8 @@ absl::StatusOr<std::string> UnescapeValue(const std::string& s) {
     if (c == '\\') {
       in_slash = true;
     } else if (c == ',' || c == '=') {
-      return absl::InvalidArgumentError(
-          "invalid field selector: unescaped character in value: " +
-          std::to_string(static_cast<int>(c)));
+      return absl::InvalidArgumentError("invalid field selector: unescaped character in value: " +
+                                        std::to_string(static_cast<int>(c)));
     } else {
       v.push_back(c);
     }
@@ -650,8 +650,8 @@ const Json* FieldByPath(const Json& obj, const std::string& path) {
   while (true) {
     if (!cur->is_object()) return nullptr;
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos
-                                                                   : dot - start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     auto it = cur->find(part);
     if (it == cur->end()) return nullptr;
     cur = &*it;
@@ -709,9 +709,10 @@ std::string GoQuote(std::string_view s) {
       continue;
     }
     // Multi-byte UTF-8: keep a well-formed sequence, escape stray bytes.
-    size_t len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-                                             : (c >= 0xF0 && c <= 0xF4) ? 4
-                                                                        : 0;
+    size_t len = (c >= 0xC2 && c <= 0xDF)   ? 2
+                 : (c >= 0xE0 && c <= 0xEF) ? 3
+                 : (c >= 0xF0 && c <= 0xF4) ? 4
+                                            : 0;
     bool ok = len > 0 && i + len <= s.size();
     for (size_t k = 1; ok && k < len; ++k) {
       unsigned char cc = static_cast<unsigned char>(s[i + k]);
@@ -735,10 +736,10 @@ std::vector<std::string> IsQualifiedName(std::string_view value) {
   std::string_view name = value;
   size_t slashes = std::count(value.begin(), value.end(), '/');
   if (slashes > 1) {
-    errs.push_back("a qualified name " +
-                   RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt,
-                              {"MyName", "my.name", "123-abc"}) +
-                   " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
+    errs.push_back(
+        "a qualified name " +
+        RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}) +
+        " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
     return errs;
   }
   if (slashes == 1) {
@@ -847,8 +848,7 @@ absl::StatusOr<LabelSelector> LabelSelector::FromJson(const Json& selector) {
       } else if (op == "DoesNotExist") {
         r.op = Requirement::Op::kDoesNotExist;
       } else {
-        return absl::InvalidArgumentError(GoQuote(op) +
-                                          " is not a valid label selector operator");
+        return absl::InvalidArgumentError(GoQuote(op) + " is not a valid label selector operator");
       }
       auto v = expr.find("values");
       if (v != expr.end() && !v->is_null()) {

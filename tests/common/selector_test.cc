@@ -45,7 +45,8 @@ TEST(LabelSelector, ParsesTheFullGrammar) {
       {"a=(", "", "unable to parse requirement: found '(', expected: identifier"},
       {"!", "", "unable to parse requirement: found '', expected: identifier"},
       {"!a=b", "", "found '=', expected: ',' or 'end of string'"},
-      {"n>x", "", "values[0]: Invalid value: \"x\": for 'Gt', 'Lt' operators, the value must be an integer"},
+      {"n>x", "",
+       "values[0]: Invalid value: \"x\": for 'Gt', 'Lt' operators, the value must be an integer"},
   };
   for (const auto& c : cases) {
     auto sel = LabelSelector::Parse(c.selector);
@@ -87,11 +88,12 @@ TEST(LabelSelector, KeyAndValueErrorsUseApimachineryWording) {
 
   s = LabelSelector::Parse("app=a*b");
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(std::string(s.status().message()),
-            "unable to parse requirement: values[0][app]: Invalid value: \"a*b\": a valid label "
-            "must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-            "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  "
-            "or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+  EXPECT_EQ(
+      std::string(s.status().message()),
+      "unable to parse requirement: values[0][app]: Invalid value: \"a*b\": a valid label "
+      "must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+      "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  "
+      "or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
 
   s = LabelSelector::Parse(std::string(64, 'a'));
   ASSERT_FALSE(s.ok());
@@ -156,11 +158,14 @@ TEST(LabelSelector, FromJson) {
   EXPECT_FALSE(nothing->Empty());
   EXPECT_FALSE(nothing->Matches({{"x", "y"}}));
 
-  auto bad_op = LabelSelector::FromJson({{"matchExpressions", {{{"key", "a"}, {"operator", "Gt"}}}}});
+  auto bad_op =
+      LabelSelector::FromJson({{"matchExpressions", {{{"key", "a"}, {"operator", "Gt"}}}}});
   ASSERT_FALSE(bad_op.ok());
-  EXPECT_EQ(std::string(bad_op.status().message()), "\"Gt\" is not a valid label selector operator");
+  EXPECT_EQ(std::string(bad_op.status().message()),
+            "\"Gt\" is not a valid label selector operator");
 
-  auto in_empty = LabelSelector::FromJson({{"matchExpressions", {{{"key", "a"}, {"operator", "In"}}}}});
+  auto in_empty =
+      LabelSelector::FromJson({{"matchExpressions", {{{"key", "a"}, {"operator", "In"}}}}});
   ASSERT_FALSE(in_empty.ok());
   EXPECT_EQ(std::string(in_empty.status().message()),
             "values: Invalid value: []string(nil): for 'in', 'notin' operators, values set can't "
@@ -178,9 +183,9 @@ TEST(LabelSelector, FromJson) {
   EXPECT_NE(std::string(bad_key.status().message()).find("key: Invalid value: \"a b\""),
             std::string::npos);
 
-  for (const Json& hostile : {Json(5), Json("x"), Json{{"matchLabels", 3}},
-                              Json{{"matchLabels", {{"a", 1}}}}, Json{{"matchExpressions", "x"}},
-                              Json{{"matchExpressions", {1}}}}) {
+  for (const Json& hostile :
+       {Json(5), Json("x"), Json{{"matchLabels", 3}}, Json{{"matchLabels", {{"a", 1}}}},
+        Json{{"matchExpressions", "x"}}, Json{{"matchExpressions", {1}}}}) {
     EXPECT_FALSE(LabelSelector::FromJson(hostile).ok()) << hostile.dump();
   }
 }
@@ -243,7 +248,8 @@ TEST(NameValidation, Checks) {
   EXPECT_FALSE(IsDNS1123Subdomain("My-App").empty());
   EXPECT_FALSE(IsDNS1123Subdomain("a..b").empty());
   EXPECT_FALSE(IsDNS1123Subdomain("").empty());
-  EXPECT_EQ(IsDNS1123Subdomain(std::string(254, 'a')).front(), "must be no more than 253 characters");
+  EXPECT_EQ(IsDNS1123Subdomain(std::string(254, 'a')).front(),
+            "must be no more than 253 characters");
   EXPECT_TRUE(IsDNS1123Label("default").empty());
   EXPECT_FALSE(IsDNS1123Label("a.b").empty());
   EXPECT_TRUE(IsValidLabelValue("").empty());
