@@ -14,13 +14,13 @@ namespace kfaas::local {
 using Json = nlohmann::json;
 
 struct TableColumn {
-  std::string name;         // "Ready"
-  std::string type;         // "string", "integer", "number", "boolean", "date"
-  std::string format;       // "name" for the first column, "" otherwise
+  std::string name;    // "Ready"
+  std::string type;    // "string", "integer", "number", "boolean", "date"
+  std::string format;  // "name" for the first column, "" otherwise
   std::string description;
-  int priority = 0;         // > 0: only with -o wide
-  std::string json_path;    // CRD additionalPrinterColumns jsonPath (".status.url"); "" for
-                            // built-in columns computed in code
+  int priority = 0;       // > 0: only with -o wide
+  std::string json_path;  // CRD additionalPrinterColumns jsonPath (".status.url"); "" for
+                          // built-in columns computed in code
 };
 
 // The columns kubectl shows for a built-in resource ("pods", "deployments", "services",
