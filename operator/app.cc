@@ -51,8 +51,7 @@ class Operator::Impl {
 
   absl::Status Start() {
     auto client = kube::RestClient::FromOptions(
-        {.kubeconfig = config_.kubeconfig, .context = config_.context},
-        [&](kube::RestConfig& rc) {
+        {.kubeconfig = config_.kubeconfig, .context = config_.context}, [&](kube::RestConfig& rc) {
           rc.qps = config_.qps;
           rc.burst = config_.burst;
           rc.user_agent = "kfaas-operator";
@@ -76,15 +75,16 @@ class Operator::Impl {
       config_.lease_namespace = client_->default_namespace();
     }
 
-    leader_gauge_ = &registry_.AddGauge("kfaas_operator_leader",
-                                        "1 while this replica holds the operator's Lease.")
-                         .WithLabels({});
+    leader_gauge_ =
+        &registry_
+             .AddGauge("kfaas_operator_leader", "1 while this replica holds the operator's Lease.")
+             .WithLabels({});
     recorder_ = std::make_unique<kube::EventRecorder>(client_, "kfaas-operator");
     events_ = std::make_unique<RecorderSink>(*recorder_);
-    ControllerOptions copts{.watch_namespace = config_.watch_namespace,
-                            .workers = config_.workers,
-                            .reconciler = {.domain = config_.domain,
-                                           .require_command = config_.require_command}};
+    ControllerOptions copts{
+        .watch_namespace = config_.watch_namespace,
+        .workers = config_.workers,
+        .reconciler = {.domain = config_.domain, .require_command = config_.require_command}};
     controller_ =
         std::make_unique<Controller>(client_, *events_, registry_, RealClock::Get(), copts);
 
@@ -93,8 +93,7 @@ class Operator::Impl {
     if (auto s = admin_->Start(); !s.ok()) {
       return absl::UnavailableError("admin server on " + config_.admin_address + ":" +
                                     std::to_string(config_.admin_port) + ": " +
-                                    std::string(s.message()) +
-                                    " (choose another --admin-port)");
+                                    std::string(s.message()) + " (choose another --admin-port)");
     }
 
     KFAAS_LOG(INFO) << "kfaas-operator " << config_.identity << ": watching "

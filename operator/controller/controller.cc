@@ -49,12 +49,10 @@ class Controller::InformerCache : public Cache {
 Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
                        metrics::Registry& registry, Clock& clock, ControllerOptions opts)
     : client_(std::move(client)), clock_(clock), opts_(std::move(opts)) {
-  kube::InformerOptions fopts{.ns = opts_.watch_namespace,
-                              .resync_period = opts_.resync_period,
-                              .clock = &clock_};
-  kube::InformerOptions copts{.ns = opts_.watch_namespace,
-                              .label_selector = kLabelFunction,
-                              .clock = &clock_};
+  kube::InformerOptions fopts{
+      .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
+  kube::InformerOptions copts{
+      .ns = opts_.watch_namespace, .label_selector = kLabelFunction, .clock = &clock_};
   functions_ = std::make_unique<kube::Informer>(client_, kFunctions, fopts);
   deployments_ = std::make_unique<kube::Informer>(client_, kDeployments, copts);
   services_ = std::make_unique<kube::Informer>(client_, kServices, copts);
@@ -100,17 +98,18 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
   reconcile_duration_ =
       &registry
            .AddHistogram("kfaas_operator_reconcile_duration_seconds",
-                         "Time to reconcile one Function (reads from the cache, API writes).",
-                         {}, metrics::ExponentialBuckets(0.0005, 2, 16))
+                         "Time to reconcile one Function (reads from the cache, API writes).", {},
+                         metrics::ExponentialBuckets(0.0005, 2, 16))
            .WithLabels({});
   registry.AddCallback("kfaas_operator_workqueue_depth", "Function keys waiting to be reconciled.",
-                       metrics::Type::kGauge, {},
-                       [this] { return std::vector<metrics::Sample>{{{}, double(QueueDepth())}}; });
-  registry.AddCallback("kfaas_operator_functions", "Functions in the operator's cache.",
                        metrics::Type::kGauge, {}, [this] {
-                         return std::vector<metrics::Sample>{
-                             {{}, double(functions_->List().size())}};
+                         return std::vector<metrics::Sample>{{{}, double(QueueDepth())}};
                        });
+  registry.AddCallback(
+      "kfaas_operator_functions", "Functions in the operator's cache.", metrics::Type::kGauge, {},
+      [this] {
+        return std::vector<metrics::Sample>{{{}, double(functions_->List().size())}};
+      });
 }
 
 Controller::~Controller() { Stop(); }
@@ -183,8 +182,8 @@ void Controller::EnqueueHostSharers(const kube::ObjectPtr& obj) {
   for (const auto& h : HostsIndex(*obj)) enqueue_all(h);
   // Functions listing this one's generated host.
   const Json& md = (*obj)["metadata"];
-  enqueue_all(DefaultHost(md.value("name", ""), md.value("namespace", ""),
-                          opts_.reconciler.domain));
+  enqueue_all(
+      DefaultHost(md.value("name", ""), md.value("namespace", ""), opts_.reconciler.domain));
 }
 
 void Controller::EnqueueOwner(const kube::ObjectPtr& obj) {
