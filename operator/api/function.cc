@@ -223,6 +223,23 @@ HostClaim ClaimOf(const Function& fn) {
   return {fn.ns, fn.name, fn.uid, fn.creation_timestamp, fn.spec.hosts};
 }
 
+HostClaim ClaimFromObject(const Json& obj) {
+  HostClaim c;
+  if (!obj.is_object()) return c;
+  const Json* md;
+  if (GetObject(obj, "metadata", "metadata", &md).ok()) {
+    (void)GetString(*md, "namespace", "", &c.ns);
+    (void)GetString(*md, "name", "", &c.name);
+    (void)GetString(*md, "uid", "", &c.uid);
+    (void)GetString(*md, "creationTimestamp", "", &c.creation_timestamp);
+  }
+  const Json* spec;
+  if (GetObject(obj, "spec", "spec", &spec).ok()) {
+    if (!GetStrings(*spec, "hosts", "", &c.hosts).ok()) c.hosts.clear();
+  }
+  return c;
+}
+
 std::string DefaultHost(const std::string& name, const std::string& ns, const std::string& domain) {
   return name + "." + ns + "." + domain;
 }

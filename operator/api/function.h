@@ -125,6 +125,8 @@ struct HostClaim {
   std::vector<std::string> hosts;  // spec.hosts
 };
 HostClaim ClaimOf(const Function& fn);
+// The claim of a Function object, read leniently (an unparsable spec claims no hosts).
+HostClaim ClaimFromObject(const Json& obj);
 
 // The Host a function is reached by without spec.hosts: "<name>.<namespace>.<domain>".
 std::string DefaultHost(const std::string& name, const std::string& ns, const std::string& domain);

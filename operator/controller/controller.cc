@@ -1,0 +1,219 @@
+#include "operator/controller/controller.h"
+
+#include <set>
+
+#include "common/base/log.h"
+
+namespace kfaas::op {
+
+using kube::resources::kDeployments;
+using kube::resources::kFunctions;
+using kube::resources::kServices;
+
+std::vector<std::string> HostsIndex(const Json& fn) {
+  std::vector<std::string> out;
+  auto spec = fn.find("spec");
+  if (spec == fn.end() || !spec->is_object()) return out;
+  auto hosts = spec->find("hosts");
+  if (hosts == spec->end() || !hosts->is_array()) return out;
+  std::set<std::string> seen;
+  for (const auto& h : *hosts) {
+    if (h.is_string() && seen.insert(h.get<std::string>()).second) out.push_back(h);
+  }
+  return out;
+}
+
+class Controller::InformerCache : public Cache {
+ public:
+  InformerCache(kube::Informer& fns, kube::Informer& deps, kube::Informer& svcs)
+      : fns_(fns), deps_(deps), svcs_(svcs) {}
+  ObjectPtr GetFunction(const std::string& ns, const std::string& name) override {
+    return fns_.Get(ns, name);
+  }
+  ObjectPtr GetDeployment(const std::string& ns, const std::string& name) override {
+    return deps_.Get(ns, name);
+  }
+  ObjectPtr GetService(const std::string& ns, const std::string& name) override {
+    return svcs_.Get(ns, name);
+  }
+  std::vector<ObjectPtr> FunctionsListingHost(const std::string& host) override {
+    return fns_.ByIndex(kIndexHosts, host);
+  }
+
+ private:
+  kube::Informer& fns_;
+  kube::Informer& deps_;
+  kube::Informer& svcs_;
+};
+
+Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
+                       metrics::Registry& registry, Clock& clock, ControllerOptions opts)
+    : client_(std::move(client)), clock_(clock), opts_(std::move(opts)) {
+  kube::InformerOptions fopts{
+      .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
+  kube::InformerOptions copts{
+      .ns = opts_.watch_namespace, .label_selector = kLabelFunction, .clock = &clock_};
+  functions_ = std::make_unique<kube::Informer>(client_, kFunctions, fopts);
+  deployments_ = std::make_unique<kube::Informer>(client_, kDeployments, copts);
+  services_ = std::make_unique<kube::Informer>(client_, kServices, copts);
+  cache_ = std::make_unique<InformerCache>(*functions_, *deployments_, *services_);
+  reconciler_ = std::make_unique<Reconciler>(*client_, *cache_, events, clock_, opts_.reconciler);
+  queue_ = std::make_unique<kube::WorkQueue>(clock_, kube::DefaultControllerRateLimiter(clock_));
+
+  functions_->AddIndex(kIndexHosts, HostsIndex);
+  functions_->AddEventHandlers({
+      .on_add =
+          [this](const kube::ObjectPtr& o) {
+            EnqueueFunction(o);
+            EnqueueHostSharers(o);
+          },
+      .on_update =
+          [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
+            EnqueueFunction(new_obj);
+            if (HostsIndex(*old_obj) != HostsIndex(*new_obj)) {
+              EnqueueHostSharers(old_obj);
+              EnqueueHostSharers(new_obj);
+            }
+          },
+      .on_delete = [this](const kube::ObjectPtr& o) { EnqueueHostSharers(o); },
+  });
+  kube::EventHandlers owned{
+      .on_add = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
+      .on_update =
+          [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
+            EnqueueOwner(new_obj);
+            if (ControllerFunctionKey(*old_obj) != ControllerFunctionKey(*new_obj)) {
+              EnqueueOwner(old_obj);
+            }
+          },
+      // A child deleted by hand is recreated.
+      .on_delete = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
+  };
+  deployments_->AddEventHandlers(owned);
+  services_->AddEventHandlers(owned);
+
+  reconcile_total_ = &registry.AddCounter("kfaas_operator_reconcile_total",
+                                          "Reconciles of Functions, by result.", {"result"});
+  for (const char* r : {"success", "error", "requeue"}) reconcile_total_->WithLabels({r});
+  reconcile_duration_ =
+      &registry
+           .AddHistogram("kfaas_operator_reconcile_duration_seconds",
+                         "Time to reconcile one Function (reads from the cache, API writes).", {},
+                         metrics::ExponentialBuckets(0.0005, 2, 16))
+           .WithLabels({});
+  registry.AddCallback("kfaas_operator_workqueue_depth", "Function keys waiting to be reconciled.",
+                       metrics::Type::kGauge, {}, [this] {
+                         return std::vector<metrics::Sample>{{{}, double(QueueDepth())}};
+                       });
+  registry.AddCallback(
+      "kfaas_operator_functions", "Functions in the operator's cache.", metrics::Type::kGauge, {},
+      [this] {
+        return std::vector<metrics::Sample>{{{}, double(functions_->List().size())}};
+      });
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::StartInformers() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (started_informers_ || stopped_) return;
+  started_informers_ = true;
+  functions_->Start();
+  deployments_->Start();
+  services_->Start();
+}
+
+bool Controller::HasSynced() const {
+  return functions_->HasSynced() && deployments_->HasSynced() && services_->HasSynced();
+}
+
+bool Controller::WaitForSync(Duration timeout) const {
+  auto deadline = clock_.Now() + timeout;
+  for (kube::Informer* inf : {functions_.get(), deployments_.get(), services_.get()}) {
+    Duration left = deadline - clock_.Now();
+    if (left < Duration::zero() || !inf->WaitForSync(left)) return false;
+  }
+  return true;
+}
+
+void Controller::StartWorkers() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopped_ || !workers_.empty()) return;
+  // Informer handlers enqueued everything they saw; add the cache once more in case events
+  // arrived before (they are deduplicated).
+  for (const auto& fn : functions_->List()) EnqueueFunction(fn);
+  int n = std::max(1, opts_.workers);
+  KFAAS_LOG(INFO) << "starting " << n << " workers; " << QueueDepth() << " Functions queued";
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+void Controller::Stop() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    workers.swap(workers_);
+  }
+  queue_->ShutDown();
+  for (auto& t : workers) t.join();
+  functions_->Stop();
+  deployments_->Stop();
+  services_->Stop();
+}
+
+int Controller::QueueDepth() const { return queue_->Len(); }
+
+void Controller::Enqueue(const std::string& key) { queue_->Add(key); }
+
+void Controller::EnqueueFunction(const kube::ObjectPtr& obj) {
+  std::string key = kube::ObjectKey(*obj);
+  if (!key.empty()) Enqueue(key);
+}
+
+void Controller::EnqueueHostSharers(const kube::ObjectPtr& obj) {
+  std::string self = kube::ObjectKey(*obj);
+  auto enqueue_all = [&](const std::string& host) {
+    for (const auto& other : functions_->ByIndex(kIndexHosts, host)) {
+      std::string key = kube::ObjectKey(*other);
+      if (key != self) Enqueue(key);
+    }
+  };
+  for (const auto& h : HostsIndex(*obj)) enqueue_all(h);
+  // Functions listing this one's generated host.
+  const Json& md = (*obj)["metadata"];
+  enqueue_all(
+      DefaultHost(md.value("name", ""), md.value("namespace", ""), opts_.reconciler.domain));
+}
+
+void Controller::EnqueueOwner(const kube::ObjectPtr& obj) {
+  std::string key = ControllerFunctionKey(*obj);
+  if (!key.empty()) Enqueue(key);
+}
+
+void Controller::Worker() {
+  std::string key;
+  while (queue_->Get(&key)) {
+    SteadyTime start = clock_.Now();
+    Result r = reconciler_->Reconcile(key);
+    reconcile_duration_->Observe(std::chrono::duration<double>(clock_.Now() - start).count());
+    reconcile_total_->WithLabels({std::string(ResultName(r.kind))}).Inc();
+    switch (r.kind) {
+      case Result::Kind::kSuccess:
+        queue_->Forget(key);
+        if (r.requeue_after > Duration::zero()) queue_->AddAfter(key, r.requeue_after);
+        break;
+      case Result::Kind::kRequeue:
+        queue_->AddRateLimited(key);
+        break;
+      case Result::Kind::kError:
+        KFAAS_LOG(WARNING) << key << ": reconcile failed (retry " << queue_->NumRequeues(key) + 1
+                           << "): " << std::string(r.error.message());
+        queue_->AddRateLimited(key);
+        break;
+    }
+    queue_->Done(key);
+  }
+}
+
+}  // namespace kfaas::op
