@@ -57,11 +57,14 @@ Decision Decider::Decide(const DecisionInput& in) {
     // panic state and recommendations, which describe a function that no longer runs.
     panic_ = false;
     recent_.clear();
+    first_decision_.reset();
     d.desired = 0;
     d.reason = "at zero replicas: scaling from zero is the activator's";
     return d;
   }
 
+  if (!first_decision_) first_decision_ = in.now;
+  const bool may_scale_down = in.now - *first_decision_ >= opts_.scale_down_delay;
   const int target = std::max(1, in.bounds.target);
   const int floor = std::max(1, in.bounds.min);
   const int cap = std::max(in.bounds.max, floor);
@@ -103,7 +106,8 @@ Decision Decider::Decide(const DecisionInput& in) {
       d.reason = "concurrency averages " + Fixed(d.panic_average) + " over " +
                  WindowName(opts_.panic_window) + " (" + Fixed(d.stable) + " over " +
                  WindowName(opts_.stable_window) + "): " + Plural(desired, "replica") + at_target;
-    } else if (down_rec < in.replicas && down_load / target < in.replicas * (1 - opts_.tolerance)) {
+    } else if (may_scale_down && down_rec < in.replicas &&
+               down_load / target < in.replicas * (1 - opts_.tolerance)) {
       const int slowest = static_cast<int>(
           std::ceil(in.replicas / std::max(1.0, opts_.max_scale_down_rate) - 1e-9));
       desired = std::max(down_rec, slowest);

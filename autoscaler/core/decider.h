@@ -101,6 +101,10 @@ class Decider {
   TimeWeightedWindow window_;
   bool panic_ = false;
   SteadyTime panic_last_trigger_{};
+  // The first decision since the decider started (or the function came back from zero): no
+  // scale-down before scale_down_delay has passed, so a loop that just started (a new leader,
+  // streams still connecting) never scales down on an empty history.
+  std::optional<SteadyTime> first_decision_;
   struct StableLoad {
     SteadyTime time;
     double load;
