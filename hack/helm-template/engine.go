@@ -341,7 +341,9 @@ func writeManifests(w io.Writer, ch *Chart, ms []manifest, o *options) error {
 		ms = kept
 	} else if o.includeCRDs {
 		for _, c := range ch.CRDs {
-			docs = append(docs, doc{ch.Metadata.Name + "/" + c.Name, string(c.Data)})
+			// Helm prints CRD files verbatim; the trailing newline is dropped here so that a file
+			// of --output-dir does not end in a blank line (yamllint's empty-lines).
+			docs = append(docs, doc{ch.Metadata.Name + "/" + c.Name, strings.TrimRight(string(c.Data), "\n")})
 		}
 	}
 	for _, m := range ms {
