@@ -128,3 +128,58 @@ def docs_of(path):
 
 def dump_json(obj):
     return json.dumps(obj, indent=2, sort_keys=True)
+
+
+class Prometheus:
+    """The real Prometheus server (Debian's), own config and storage, scraping the given targets
+    every second on a free loopback port."""
+
+    def __init__(self, platform, targets, scrape_interval="1s"):
+        import shutil
+        exe = shutil.which("prometheus")
+        if not exe:
+            raise unittest.SkipTest("prometheus is not installed (apt-get install prometheus)")
+        self.port = testlib.free_port()
+        d = os.path.join(platform.tmp, "prometheus")
+        os.makedirs(os.path.join(d, "data"))
+        cfg = os.path.join(d, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\n"
+                    "scrape_configs:\n" % (scrape_interval, scrape_interval, scrape_interval))
+            for job, addr in sorted(targets.items()):
+                # honor_labels: the metrics' own "namespace" label (the function's) wins, as the
+                # chart's ServiceMonitor sets honorLabels.
+                f.write("  - job_name: %s\n    honor_labels: true\n    static_configs:\n"
+                        "      - targets: ['%s']\n" % (job, addr))
+        r = subprocess.run(["promtool", "check", "config", cfg], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("promtool check config: %s%s" % (r.stdout, r.stderr))
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.proc = platform.procs.start("prometheus", [
+            exe, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(d, "data"),
+            "--web.listen-address=127.0.0.1:%d" % self.port, "--storage.tsdb.retention.time=1h",
+            "--log.level=warn"])
+        self.platform = platform
+        testlib.wait_for("prometheus /-/ready", lambda: platform._alive(self.proc) and
+                         http_get(self.url + "/-/ready")[0] == 200, timeout=60)
+
+    def query(self, expr):
+        """The instant vector/scalar result of expr now: [{"metric": {...}, "value": [t, "v"]}]."""
+        import urllib.parse
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                body = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read() or b"{}")
+            raise AssertionError("query %r: %s %s" % (expr, e.code, body.get("error")))
+        if body.get("status") != "success":
+            raise AssertionError("query %r: %s" % (expr, body))
+        res = body["data"]["result"]
+        if body["data"]["resultType"] == "scalar":
+            return [{"metric": {}, "value": res}]
+        return res
+
+    def targets_up(self):
+        res = self.query("up")
+        return {r["metric"]["job"]: r["value"][1] == "1" for r in res}

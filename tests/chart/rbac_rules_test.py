@@ -95,5 +95,69 @@ class RulesTest(unittest.TestCase):
                     self.assertNotIn("*", r[field], "%s: wildcard in %s" % (comp, field))
 
 
+class ProxyTest(unittest.TestCase):
+    """The recording proxy forwards bodies and streams chunked responses (watches) as they come."""
+
+    def test_forward_and_stream(self):
+        import http.server
+        import json
+        import threading
+        import urllib.request
+
+        release = threading.Event()
+
+        class Upstream(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(2):
+                    line = b'{"type":"ADDED","n":%d}\n' % i
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                    release.wait(10)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def do_PATCH(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                out = json.dumps({"got": json.loads(body), "ct": self.headers["Content-Type"]}).encode()
+                self.send_response(201)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        threading.Thread(target=up.serve_forever, daemon=True).start()
+        tmp = testlib.tmpdir("proxy.")
+        proxy = kap.AuditProxy("operator", "http://127.0.0.1:%d" % up.server_address[1], os.path.join(tmp, "log"))
+        try:
+            req = urllib.request.Request(proxy.url + "/apis/apps/v1/namespaces/d/deployments/x/scale", method="PATCH",
+                                         data=b'{"spec":{"replicas":1}}',
+                                         headers={"Content-Type": "application/merge-patch+json", "User-Agent": "ua/1"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                self.assertEqual(r.status, 201)
+                self.assertEqual(json.loads(r.read()), {"got": {"spec": {"replicas": 1}}, "ct": "application/merge-patch+json"})
+            watch = urllib.request.Request(proxy.url + "/apis/apps/v1/deployments?watch=true",
+                                           headers={"User-Agent": "watcher/1"})
+            with urllib.request.urlopen(watch, timeout=10) as r:
+                self.assertEqual(json.loads(r.readline())["n"], 0)  # before the upstream finishes
+                release.set()
+                self.assertEqual(json.loads(r.readline())["n"], 1)
+        finally:
+            release.set()
+            proxy.close()
+            up.shutdown()
+        log = kap.read_log(os.path.join(tmp, "log"))
+        testlib.rmtree(tmp)
+        self.assertEqual([(r["verb"], r["resource"], r["subresource"], r["code"], r["userAgent"]) for r in log],
+                         [("patch", "deployments", "scale", 201, "ua/1"), ("watch", "deployments", "", 200, "watcher/1")])
+
+
 if __name__ == "__main__":
     testlib.main()
