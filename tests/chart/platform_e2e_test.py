@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import unittest
 import urllib.error
 import urllib.request
