@@ -65,6 +65,10 @@ class RulesTest(unittest.TestCase):
         self.assertTrue(rbac_lib.allowed(self.rules["operator"], ok))
         self.assertFalse(rbac_lib.allowed(self.rules["operator"], other))
         self.assertFalse(rbac_lib.allowed(self.rules["activator"], ok))
+        other_lease = rec("operator", "PUT", "/apis/coordination.k8s.io/v1/namespaces/kfaas/leases/someone-else")
+        self.assertFalse(rbac_lib.allowed(self.rules["operator"], other_lease))
+        create = rec("operator", "POST", "/apis/coordination.k8s.io/v1/namespaces/kfaas/leases")
+        self.assertTrue(rbac_lib.allowed(self.rules["operator"], create))
 
     def test_discovery_always_allowed(self):
         self.assertTrue(rbac_lib.allowed([], rec("activator", "GET", "/version?timeout=5s")))
