@@ -5,7 +5,7 @@
 #   2. yamllint passes on the chart's static YAML (Chart.yaml, values.yaml, crds/);
 #   3. the chart renders with hack/helm-template (Helm's engine: Go text/template + sprig) for the
 #      default values and each tests/chart/values/*.yaml, plus a --set variant, and yamllint passes
-#      on every rendered output; NOTES.txt renders too;
+#      on every rendered output (one file per template); NOTES.txt renders too;
 #   4. the dashboard is valid JSON.
 #
 #   hack/verify-chart.sh [OUT_DIR]     # rendered manifests are left in OUT_DIR (default: a temp dir)
@@ -69,7 +69,13 @@ render() {  # name, helm-template args...
   if ! "$renderer" kfaas "$chart" --namespace kfaas --notes "$@" >"$out/$name.NOTES.txt" 2>"$out/$name.err"; then
     fail "rendering NOTES.txt for $name: $(cat "$out/$name.err")"
   fi
-  yamllint -s -c .yamllint "$out/$name.yaml" || fail "yamllint on the rendered $name"
+  # One file per template (as helm --output-dir), so that yamllint names the template at fault.
+  rm -rf "$out/$name.d"
+  if ! "$renderer" kfaas "$chart" --namespace kfaas --include-crds --output-dir "$out/$name.d" "$@" \
+    >/dev/null 2>"$out/$name.err"; then
+    fail "rendering $name into a directory: $(cat "$out/$name.err")"
+  fi
+  yamllint -s -c .yamllint "$out/$name.d" || fail "yamllint on the rendered $name"
   echo "verify-chart: rendered $name: $(grep -c '^kind:' "$out/$name.yaml") objects"
 }
 render default

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -316,6 +318,8 @@ func (h head) annotations() map[string]string {
 }
 
 func writeManifests(w io.Writer, ch *Chart, ms []manifest, o *options) error {
+	type doc struct{ source, content string }
+	var docs []doc
 	if len(o.showOnly) > 0 {
 		want := map[string]bool{}
 		for _, s := range o.showOnly {
@@ -337,11 +341,46 @@ func writeManifests(w io.Writer, ch *Chart, ms []manifest, o *options) error {
 		ms = kept
 	} else if o.includeCRDs {
 		for _, c := range ch.CRDs {
-			fmt.Fprintf(w, "---\n# Source: %s/%s\n%s\n", ch.Metadata.Name, c.Name, c.Data)
+			// Helm prints CRD files verbatim; the trailing newline is dropped here so that a file
+			// of --output-dir does not end in a blank line (yamllint's empty-lines).
+			docs = append(docs, doc{ch.Metadata.Name + "/" + c.Name, strings.TrimRight(string(c.Data), "\n")})
 		}
 	}
 	for _, m := range ms {
-		fmt.Fprintf(w, "---\n# Source: %s\n%s\n", m.source, m.content)
+		docs = append(docs, doc{m.source, m.content})
+	}
+	if o.outputDir == "" {
+		for _, d := range docs {
+			fmt.Fprintf(w, "---\n# Source: %s\n%s\n", d.source, d.content)
+		}
+		return nil
+	}
+	// As helm --output-dir: one file per source, its documents appended in order.
+	written := map[string]bool{}
+	for _, d := range docs {
+		p := filepath.Join(o.outputDir, filepath.FromSlash(d.source))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		if written[p] {
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		}
+		f, err := os.OpenFile(p, flags, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(f, "---\n# Source: %s\n%s\n", d.source, d.content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if !written[p] {
+			fmt.Fprintf(w, "wrote %s\n", p)
+		}
+		written[p] = true
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -164,5 +166,22 @@ func TestToYAML(t *testing.T) {
 	want := "a: 1000000\nb:\n- ALL\nc: \"true\""
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestOutputDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := render(t, "--include-crds", "--output-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"mini/crds/x.yaml":           "kind: CustomResourceDefinition",
+		"mini/templates/cm.yaml":     "---\n# Source: mini/templates/cm.yaml\napiVersion: v1\nkind: ServiceAccount",
+		"mini/templates/deploy.yaml": "kind: Deployment",
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %v, lacks %q:\n%s", name, err, want, b)
+		}
 	}
 }

@@ -31,6 +31,7 @@
 //	  -s, --show-only PATH        (repeatable, e.g. templates/rbac.yaml)
 //	      --notes                 print the rendered NOTES.txt only
 //	      --is-upgrade            render as an upgrade (.Release.IsUpgrade)
+//	      --output-dir DIR        one file per template under DIR/<chart>/, as helm does
 package main
 
 import (
@@ -53,6 +54,7 @@ type options struct {
 	showOnly    []string
 	notes       bool
 	isUpgrade   bool
+	outputDir   string
 }
 
 const usage = `usage: helm-template [flags] RELEASE_NAME CHART_DIR
@@ -66,6 +68,7 @@ const usage = `usage: helm-template [flags] RELEASE_NAME CHART_DIR
   -s, --show-only PATH    only the manifests from this template (e.g. templates/rbac.yaml)
       --notes             print the rendered NOTES.txt instead of the manifests
       --is-upgrade        set .Release.IsUpgrade (and not IsInstall)
+      --output-dir DIR    write each template's manifests to DIR/<chart>/<path> instead of stdout
 `
 
 func parseArgs(args []string) (*options, error) {
@@ -120,6 +123,8 @@ func parseArgs(args []string) (*options, error) {
 			o.notes = true
 		case "--is-upgrade":
 			o.isUpgrade = true
+		case "--output-dir":
+			o.outputDir, err = next()
 		case "-h", "--help":
 			return nil, errHelp
 		default:

@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""The chart's runtime contract, end to end, on the local platform:
+
+  kfaas-local (API server + node) <- recording proxy <- kfaas-operator  (the chart's container args)
+                                  <- recording proxy <- kfaas-activator (the chart's container args)
+  Prometheus (real, 1 s scrapes) -> both admin ports
+
+A scenario drives what a user does: Functions created, a cold start, traffic, a burst over the
+cluster concurrency limit (429), an invocation timeout (504), an unknown function (404), a spec
+update, scale to zero after the idle window, a delete, an operator shutdown. Then:
+
+  - RBAC: every request each component sent is allowed by the chart's rules for its
+    ServiceAccount, and every rule was used (or is listed below with the reason it cannot be);
+  - metrics: `promtool check metrics` passes on both /metrics; the expected series have the
+    expected values in Prometheus;
+  - the dashboard: every expression (and variable query) returns data from that Prometheus.
+
+Skips (exit 77) naming what is missing while kfaas-local, the operator or the activator have not
+landed."""
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dashboard_lib  # noqa: E402
+import kfaas_platform as kp  # noqa: E402
+import rbac_lib  # noqa: E402
+import testlib  # noqa: E402
+
+CHART = os.path.join(testlib.ROOT, "charts", "kfaas")
+RELEASE_NS = "kfaas"
+FN_NS = "default"
+CONCURRENCY_LIMIT = 4
+# Permissions the chart grants that this scenario cannot make the code use, with the reason.
+NOT_EXERCISED = {
+    "operator": {},
+    "activator": {},
+}
+
+
+def renderer():
+    return os.environ.get("KFAAS_HELM_TEMPLATE") or os.path.join(testlib.BUILD, "hack", "helm-template", "helm-template")
+
+
+def container_args(docs, component):
+    for d in docs:
+        if d["kind"] == "Deployment" and d["metadata"]["labels"].get("app.kubernetes.io/component") == component:
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            return list(c.get("args", [])), {e["name"]: e.get("value") for e in c.get("env", [])}
+    raise AssertionError("no %s Deployment rendered" % component)
+
+
+def rewrite_args(args, replace, drop=()):
+    """--flag=value args with some values replaced (ports, addresses) and some flags dropped."""
+    out = []
+    for a in args:
+        name = a.split("=", 1)[0]
+        if name in drop:
+            continue
+        out.append("%s=%s" % (name, replace[name]) if name in replace else a)
+    return out
+
+
+def http(method, url, headers=None, timeout=30):
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+class PlatformE2ETest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for b in ("kfaas-local", "kfaas-operator", "kfaas-activator", "hello-function"):
+            kp.need_binary(b)
+        cls.p = kp.Platform("chart-e2e")
+        try:
+            cls._start()
+            cls._scenario()
+        except BaseException:
+            print(cls.p.procs.dump_logs(), file=sys.stderr)
+            cls.p.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.environ.get("KFAAS_TEST_VERBOSE"):
+            print(cls.p.procs.dump_logs(), file=sys.stderr)
+        cls.p.close()
+
+    # --- setup ------------------------------------------------------------------------------------
+    @classmethod
+    def _start(cls):
+        p = cls.p
+        p.start_local(node=True)
+        p.kubectl("create", "namespace", RELEASE_NS)
+        p.kubectl("apply", "-f", os.path.join(CHART, "crds"))
+        p.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/functions.kfaas.dev")
+
+        out = subprocess.run([renderer(), "kfaas", CHART, "-n", RELEASE_NS, "--set",
+                              "activator.replicas=1,clusterConcurrencyLimit=%d" % CONCURRENCY_LIMIT],
+                             capture_output=True, text=True, check=True).stdout
+        cls.rendered = os.path.join(p.tmp, "rendered.yaml")
+        with open(cls.rendered, "w") as f:
+            f.write(out)
+        docs = kp.docs_of(cls.rendered)
+        cls.rules = rbac_lib.rules_by_component(docs)
+
+        cls.act_http, cls.act_admin, cls.act_grpc, cls.op_admin = (testlib.free_port() for _ in range(4))
+        act_args, act_env = container_args(docs, "activator")
+        op_args, op_env = container_args(docs, "operator")
+        cls.activator = cls._start_component("activator", kp.need_binary("kfaas-activator"), rewrite_args(act_args, {
+            "--port": cls.act_http, "--admin-port": cls.act_admin, "--grpc-port": cls.act_grpc}), act_env)
+        cls.operator = cls._start_component("operator", kp.need_binary("kfaas-operator"), rewrite_args(op_args, {
+            "--admin-port": cls.op_admin, "--activator-stats-address": "127.0.0.1:%d" % cls.act_grpc}), op_env)
+        for name, port, proc in (("activator", cls.act_admin, cls.activator), ("operator", cls.op_admin, cls.operator)):
+            testlib.wait_for("%s /readyz" % name, lambda port=port, proc=proc: p._alive(proc) and
+                             kp.http_get("http://127.0.0.1:%d/readyz" % port)[0] == 200, timeout=60)
+        cls.prom = kp.Prometheus(p, {"kfaas-activator": "127.0.0.1:%d" % cls.act_admin,
+                                     "kfaas-operator": "127.0.0.1:%d" % cls.op_admin})
+
+    @classmethod
+    def _start_component(cls, name, exe, args, env):
+        p = cls.p
+        extra = ["--kubeconfig=" + p.proxy_kubeconfig(name, FN_NS)]
+        help_text = kp.help_text(exe)
+        if name == "operator" and "--local" in help_text:
+            extra.append("--local")  # the node runs spec.command instead of pulling images
+        e = dict(os.environ, HOME=p.home, POD_NAME="%s-0" % name, POD_NAMESPACE=RELEASE_NS)
+        for k, v in env.items():
+            if v is not None:
+                e[k] = v
+        return p.procs.start(name, [exe] + args + extra, env=e)
+
+    # --- the scenario -----------------------------------------------------------------------------
+    @classmethod
+    def apply_function(cls, name, spec):
+        obj = {"apiVersion": "kfaas.dev/v1alpha1", "kind": "Function",
+               "metadata": {"name": name, "namespace": FN_NS}, "spec": spec}
+        cls.p.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+    @classmethod
+    def fn_url(cls, name, path="/"):
+        return "http://127.0.0.1:%d/fn/%s/%s%s" % (cls.act_http, FN_NS, name, path)
+
+    @classmethod
+    def _scenario(cls):
+        p = cls.p
+        hello = kp.need_binary("hello-function")
+        cls.sent = {}  # (function, code) -> count
+        base = {"image": "example.com/hello:1", "command": [hello], "port": 8080}
+        cls.apply_function("hello", dict(base, scale={"min": 0, "max": 3, "target": 1, "idleWindowSeconds": 3},
+                                         timeoutSeconds=10))
+        cls.apply_function("slow", dict(base, timeoutSeconds=1, scale={"min": 0, "max": 1, "idleWindowSeconds": 60}))
+        testlib.wait_for("the hello Deployment", lambda: p.kubectl("get", "deployment", "hello", "-n", FN_NS,
+                                                                   check=False).returncode == 0, timeout=60)
+
+        def call(fn, path="/", expect=None):
+            code, headers, body = http("GET", cls.fn_url(fn, path))
+            cls.sent[(fn, code)] = cls.sent.get((fn, code), 0) + 1
+            if expect is not None and code != expect:
+                raise AssertionError("GET %s: %d %r, want %d" % (cls.fn_url(fn, path), code, body[:300], expect))
+            return code, headers, body
+
+        # A cold start: the first request waits for an instance and says how long it took.
+        _, headers, _ = call("hello", expect=200)
+        cls.cold_start_header = {k.lower(): v for k, v in headers.items()}.get("x-kfaas-cold-start")
+        for _ in range(20):
+            call("hello", expect=200)
+        # A burst over the cluster-wide concurrency limit: some get 429.
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY_LIMIT * 3) as ex:
+            codes = list(ex.map(lambda _: call("hello", "/sleep?ms=1500")[0], range(CONCURRENCY_LIMIT * 3)))
+        cls.burst_codes = codes
+        # An invocation over its timeoutSeconds (1 s): 504.
+        call("slow", "/sleep?ms=3000", expect=504)
+        # An unknown function: 404 naming it.
+        code, _, cls.unknown_body = http("GET", cls.fn_url("nope"))
+        cls.unknown_code = code
+        # A spec change the operator rolls out.
+        p.kubectl("patch", "function", "hello", "-n", FN_NS, "--type=merge",
+                  "-p", json.dumps({"spec": {"env": [{"name": "GREETING", "value": "hey"}]}}))
+        testlib.wait_for("the GREETING env on the hello Deployment", lambda: "hey" in p.kubectl(
+            "get", "deployment", "hello", "-n", FN_NS, "-o", "jsonpath={.spec.template.spec.containers[0].env}").stdout,
+            timeout=60)
+        # Idle: back to zero after idleWindowSeconds.
+        testlib.wait_for("hello scaled to zero", lambda: p.kubectl(
+            "get", "deployment", "hello", "-n", FN_NS, "-o", "jsonpath={.spec.replicas}").stdout == "0", timeout=90)
+        # Delete: the operator sees it, the API server's GC removes the Deployment and Service.
+        p.kubectl("delete", "function", "slow", "-n", FN_NS)
+        testlib.wait_for("the slow Deployment gone", lambda: p.kubectl(
+            "get", "deployment", "slow", "-n", FN_NS, check=False).returncode != 0, timeout=60)
+        # Let Prometheus scrape the final values, and keep the metrics of both for promtool.
+        cls.metrics_text = {"activator": p.metrics(cls.act_admin), "operator": p.metrics(cls.op_admin)}
+        testlib.wait_for("Prometheus to see the 404", lambda: cls.prom.query(
+            'kfaas_activator_requests_total{code="404"}'), timeout=30)
+        # Last: the operator stops and releases its Lease.
+        p.procs.stop(cls.operator, timeout=30)
+        cls.records = p.records()
+
+    # --- the checks -------------------------------------------------------------------------------
+    def test_scenario_outcomes(self):
+        self.assertIsNotNone(self.cold_start_header, "the cold start response lacks X-Kfaas-Cold-Start")
+        self.assertGreaterEqual(int(self.cold_start_header), 0)
+        self.assertIn(429, self.burst_codes, "no 429 over clusterConcurrencyLimit=%d: %s" % (CONCURRENCY_LIMIT, self.burst_codes))
+        self.assertEqual(self.unknown_code, 404)
+        self.assertIn(b"nope", self.unknown_body)
+
+    def test_rbac_matches_traffic(self):
+        denied, unused = rbac_lib.compare(self.records, self.rules, NOT_EXERCISED)
+        table = "\n".join("  %-9s %-16s %-45s %-7s %s" % r for r in rbac_lib.observed(self.records))
+        self.assertFalse(denied, "requests the chart's RBAC does not allow (add rules to "
+                         "charts/kfaas/templates/rbac.yaml):\n  %s\nall requests:\n%s" % ("\n  ".join(map(str, denied)), table))
+        self.assertFalse(unused, "permissions no request used (remove them, or list them in NOT_EXERCISED with "
+                         "the reason):\n  %s\nall requests:\n%s" % ("\n  ".join(map(str, unused)), table))
+        for comp in ("operator", "activator"):
+            self.assertTrue([r for r in self.records if r["component"] == comp], "no requests from the %s" % comp)
+
+    def test_promtool_check_metrics(self):
+        for comp, text in self.metrics_text.items():
+            r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, "promtool check metrics on the %s's /metrics:\n%s%s" % (comp, r.stdout, r.stderr))
+
+    def q1(self, expr):
+        res = self.prom.query(expr)
+        self.assertEqual(len(res), 1, "%s: %s" % (expr, res))
+        return float(res[0]["value"][1])
+
+    def test_expected_series(self):
+        hello = 'namespace="%s", function="hello"' % FN_NS
+        ok = self.sent.get(("hello", 200), 0)
+        testlib.wait_for("all 200s of hello in Prometheus", lambda: self.q1(
+            'kfaas_activator_requests_total{%s, code="200"}' % hello) == ok, timeout=30)
+        self.assertEqual(self.q1('kfaas_activator_requests_total{%s, code="429"}' % hello), self.sent.get(("hello", 429)))
+        self.assertEqual(self.q1('kfaas_activator_throttled_requests_total{%s}' % hello), self.sent.get(("hello", 429)))
+        self.assertEqual(self.q1('kfaas_activator_timeouts_total{namespace="%s", function="slow"}' % FN_NS), 1)
+        self.assertGreaterEqual(self.q1('kfaas_cold_starts_total{%s}' % hello), 1)
+        self.assertGreaterEqual(self.q1('kfaas_cold_start_duration_seconds_count{%s}' % hello), 1)
+        self.assertEqual(self.q1('kfaas_function_duration_seconds_count{%s}' % hello), ok)
+        # The burst's sleeping requests alone are 1.5 s each: billable seconds add up.
+        self.assertGreater(self.q1('kfaas_function_duration_seconds_sum{%s}' % hello), 1.4)
+        self.assertGreater(self.q1('sum(kfaas_operator_reconcile_total)'), 0)
+
+    def test_dashboard_expressions_return_data(self):
+        dash = dashboard_lib.load()
+        empty = []
+        for title, ref, expr in dashboard_lib.expressions(dash):
+            q = dashboard_lib.substitute(expr, rate_interval="1m", range_="10m")
+            if not self.prom.query(q):
+                empty.append("%s/%s: %s" % (title, ref, q))
+        for name, query in dashboard_lib.variable_queries(dash):
+            q, label = dashboard_lib.label_values_as_promql(query)
+            values = {r["metric"].get(label) for r in self.prom.query(q)}
+            if FN_NS not in values and "hello" not in values:
+                empty.append("variable %s: %s -> %s" % (name, q, values))
+        self.assertFalse(empty, "dashboard expressions without data:\n  " + "\n  ".join(empty))
+
+
+if __name__ == "__main__":
+    testlib.main()
