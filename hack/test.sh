@@ -17,6 +17,9 @@ jobs=${KFAAS_JOBS:-$(nproc)}
 
 hack/verify-format.sh
 
+# ccache (when installed) keys on paths relative to the checkout, so any clone shares the cache.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+
 echo "==> configure ($build)"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKFAAS_SANITIZE="$sanitize" >/dev/null
