@@ -1,0 +1,8 @@
+kfaas_library(NAME activator_testing
+  SRCS test_backend.cc harness.cc
+  PUBLIC_DEPS kfaas::activator_net Boost::system)
+kfaas_test(NAME activator_proxy_test
+  SRCS proxy_test.cc
+  DEPS kfaas_activator_testing
+  LABELS integration
+  TIMEOUT 120)
