@@ -17,3 +17,5 @@ kfaas_test(NAME kube_leader_election_test SRCS kube_leader_election_test.cc
   DEPS kfaas::kube kfaas::testutil kube_test_util)
 kfaas_test(NAME kube_leader_election_integration_test SRCS kube_leader_election_integration_test.cc
   DEPS kfaas::kube kube_test_util LABELS integration)
+kfaas_test(NAME kube_event_recorder_test SRCS kube_event_recorder_test.cc
+  DEPS kfaas::kube kfaas::testutil kube_test_util)
