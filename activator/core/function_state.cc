@@ -241,19 +241,18 @@ void FunctionState::DispatchLocked(Actions& a) {
   while (!waiters_.empty()) {
     int idx = PickLocked();
     if (idx < 0) break;
+    // Over the cluster-wide limit, queued requests stay queued (until their deadline) rather
+    // than being refused: a slot freed here or the next Tick dispatches them.
+    if (!deps_->global->TryAcquire(deps_->options.max_concurrency)) break;
     std::shared_ptr<Waiter> w = std::move(waiters_.front());
     waiters_.pop_front();
     queued_.fetch_sub(1);
     deps_->global->buffered.fetch_sub(1);
-    if (!deps_->global->TryAcquire(deps_->options.max_concurrency)) {
-      w->state = Waiter::State::kThrottled;
-    } else {
-      auto& inst = usable_[static_cast<size_t>(idx)];
-      inst->in_flight.fetch_add(1);
-      in_flight_.fetch_add(1);
-      w->state = Waiter::State::kGranted;
-      w->instance = inst;
-    }
+    auto& inst = usable_[static_cast<size_t>(idx)];
+    inst->in_flight.fetch_add(1);
+    in_flight_.fetch_add(1);
+    w->state = Waiter::State::kGranted;
+    w->instance = inst;
     if (w->wake) a.wakes.push_back(std::move(w->wake));
   }
 }
@@ -487,6 +486,7 @@ void FunctionState::Tick(SteadyTime now) {
         now - *cold_->ready > deps_->options.cold_start_timeout) {
       cold_.reset();  // nobody was left to forward
     }
+    DispatchLocked(a);  // slots freed by other functions under the cluster-wide limit
     IdleInput in;
     in.now = now;
     in.last_activity = SteadyTime(Duration(last_activity_.load()));

@@ -1,6 +1,5 @@
 #include "activator/net/prober.h"
 
-#include <utility>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -9,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <utility>
 
 #include "common/base/log.h"
 
@@ -94,9 +94,9 @@ struct ProberAccess {
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
       if (ec) co_return;
-      interval = std::min<Duration>(
-          std::chrono::duration_cast<Duration>(interval * self->opts_.factor),
-          self->opts_.max_interval);
+      interval =
+          std::min<Duration>(std::chrono::duration_cast<Duration>(interval * self->opts_.factor),
+                             self->opts_.max_interval);
     }
   }
 };

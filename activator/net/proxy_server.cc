@@ -1,14 +1,14 @@
 #include "activator/net/proxy_server.h"
 
-#include <utility>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <thread>
+#include <utility>
 
 #include "activator/net/worker.h"
 #include "common/base/log.h"

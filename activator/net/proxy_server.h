@@ -23,12 +23,12 @@ namespace kfaas::activator::net {
 struct ProxyOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;
-  int threads = 0;                           // 0: one per core
-  uint64_t max_body_bytes = 64ull << 20;     // 413 above
-  uint32_t max_header_bytes = 32u << 10;     // 431 above
+  int threads = 0;                                     // 0: one per core
+  uint64_t max_body_bytes = 64ull << 20;               // 413 above
+  uint32_t max_header_bytes = 32u << 10;               // 431 above
   Duration header_timeout = std::chrono::seconds(30);  // to receive a whole request header
   Duration connect_timeout = std::chrono::seconds(3);
-  int max_attempts = 3;                      // connection attempts on distinct instances
+  int max_attempts = 3;                         // connection attempts on distinct instances
   size_t max_idle_upstream_per_instance = 512;  // per thread
   Duration sweep_interval = std::chrono::milliseconds(20);  // timeout granularity
 };

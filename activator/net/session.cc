@@ -88,8 +88,7 @@ class Session {
   awaitable<bool> Proxy(ReqParser& parser, const std::shared_ptr<FunctionState>& fs,
                         SteadyTime arrival, const std::string* new_target);
   awaitable<WaitResult> Wait(const std::shared_ptr<FunctionState>& fs, SteadyTime arrival,
-                             SteadyTime deadline_cap, Lease* lease, bool* buffer_full,
-                             bool* cold);
+                             SteadyTime deadline_cap, Lease* lease, bool* buffer_full, bool* cold);
   // Answers locally with a JSON body. Returns whether the connection may go on.
   awaitable<bool> Respond(int status, const std::string& body, bool keep_alive,
                           int retry_after = 0);
@@ -123,26 +122,26 @@ awaitable<void> Session::Run() {
     idle_since_ = clock_.Now();
     if (shared_.draining.load(std::memory_order_relaxed) && buf_.size() == 0) break;
     error_code ec;
-    co_await http::async_read_header(client_, buf_, parser, asio::redirect_error(use_awaitable, ec));
+    co_await http::async_read_header(client_, buf_, parser,
+                                     asio::redirect_error(use_awaitable, ec));
     idle_ = false;
     if (ec) {
       if (header_timed_out_ && buf_.size() > 0) {
-        co_await Respond(408, ErrorJson(408, "the request header was not received in time"),
-                         false);
+        co_await Respond(408, ErrorJson(408, "the request header was not received in time"), false);
         metrics().Unrouted(408).Inc();
       } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-        co_await Respond(431,
-                         ErrorJson(431, "request header fields too large (limit " +
-                                            std::to_string(shared_.opts.max_header_bytes) +
-                                            " bytes)"),
-                         false);
+        co_await Respond(
+            431,
+            ErrorJson(431, "request header fields too large (limit " +
+                               std::to_string(shared_.opts.max_header_bytes) + " bytes)"),
+            false);
         metrics().Unrouted(431).Inc();
       } else if (ec == http::error::body_limit) {
-        co_await Respond(413,
-                         ErrorJson(413, "request body too large (limit " +
-                                            std::to_string(shared_.opts.max_body_bytes) +
-                                            " bytes)"),
-                         false);
+        co_await Respond(
+            413,
+            ErrorJson(413, "request body too large (limit " +
+                               std::to_string(shared_.opts.max_body_bytes) + " bytes)"),
+            false);
         metrics().Unrouted(413).Inc();
       } else if (ec.category() == error_code(http::error::bad_method).category() &&
                  ec != http::error::end_of_stream && ec != http::error::partial_message) {
@@ -241,8 +240,8 @@ awaitable<bool> Session::Handle(ReqParser& parser) {
   if (!fs) {
     std::string key = FunctionKey(pr.ns, pr.name);
     metrics().Unrouted(404).Inc();
-    co_return co_await Respond(404, ErrorJson(404, "function " + key + " not found", key, "NotFound"),
-                               local_keep);
+    co_return co_await Respond(
+        404, ErrorJson(404, "function " + key + " not found", key, "NotFound"), local_keep);
   }
   co_return co_await Proxy(parser, fs, arrival, &pr.target);
 }
@@ -288,8 +287,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
   auto respond = [&](int code, const std::string& msg, const char* reason,
                      int retry_after = 0) -> awaitable<bool> {
     fm.Requests(code).Inc();
-    co_return co_await Respond(code, ErrorJson(code, msg, fn_key, reason), local_keep,
-                               retry_after);
+    co_return co_await Respond(code, ErrorJson(code, msg, fn_key, reason), local_keep, retry_after);
   };
 
   // --- admission ---
@@ -322,26 +320,25 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       case WaitResult::kGranted:
         co_return std::nullopt;
       case WaitResult::kThrottled:
-        co_return co_await respond(
-            429, "the activator's concurrency limit is reached; retry later", "TooManyRequests",
-            1);
+        co_return co_await respond(429, "the activator's concurrency limit is reached; retry later",
+                                   "TooManyRequests", 1);
       case WaitResult::kGone:
-        co_return co_await respond(
-            503, "function " + fn_key + " was deleted while the request waited", "FunctionDeleted",
-            1);
+        co_return co_await respond(503,
+                                   "function " + fn_key + " was deleted while the request waited",
+                                   "FunctionDeleted", 1);
       case WaitResult::kTimedOut:
         break;
     }
     if (cold) {
-      co_return co_await respond(504,
-                                 "cold start of " + fn_key +
-                                     " timed out: no instance became ready in " + waited + " ms",
-                                 "ColdStartTimeout");
+      co_return co_await respond(
+          504,
+          "cold start of " + fn_key + " timed out: no instance became ready in " + waited + " ms",
+          "ColdStartTimeout");
     }
-    co_return co_await respond(504,
-                               "no instance of " + fn_key +
-                                   " had a free slot (spec.concurrency) in " + waited + " ms",
-                               "QueueTimeout");
+    co_return co_await respond(
+        504,
+        "no instance of " + fn_key + " had a free slot (spec.concurrency) in " + waited + " ms",
+        "QueueTimeout");
   };
   if (ar != AdmitResult::kGranted) {
     if (std::optional<bool> keep = co_await admit_slow(true)) co_return *keep;
@@ -440,9 +437,11 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
           last_error += " (request body not replayable)";
           finish(502, true);
           co_await Respond(502,
-                           ErrorJson(502, "instance of " + fn_key +
-                                              " closed the connection while receiving the "
-                                              "request body: " + last_error,
+                           ErrorJson(502,
+                                     "instance of " + fn_key +
+                                         " closed the connection while receiving the "
+                                         "request body: " +
+                                         last_error,
                                      fn_key, "BadGateway"),
                            false);
           co_return false;
@@ -487,16 +486,16 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       }
     }
     if (client_error) {
-      KFAAS_VLOG(1) << "function " << fn_key << ": reading the request body failed: "
-                    << ec.message();
+      KFAAS_VLOG(1) << "function " << fn_key
+                    << ": reading the request body failed: " << ec.message();
       upstream_ = nullptr;
       int code = ec == http::error::body_limit ? 413 : 400;
       finish(code, true);
       if (code == 413) {
         co_await Respond(413,
-                         ErrorJson(413, "request body too large (limit " +
-                                            std::to_string(shared_.opts.max_body_bytes) +
-                                            " bytes)",
+                         ErrorJson(413,
+                                   "request body too large (limit " +
+                                       std::to_string(shared_.opts.max_body_bytes) + " bytes)",
                                    fn_key, "BodyTooLarge"),
                          false);
       }
@@ -550,13 +549,13 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       int code = timed_out_ ? 504 : 502;
       finish(code, true);
       if (timed_out_) fm.timeouts.Inc();
-      std::string msg = timed_out_ ? "function " + fn_key + " did not answer within its timeout (" +
-                                         std::to_string(Millis(timeout) / 1000) + " s)"
-                                   : "instance " + lease.instance->key + " of " + fn_key +
-                                         " closed the connection before responding (" +
-                                         ec.message() + ")";
-      co_return co_await Respond(code, ErrorJson(code, msg, fn_key, timed_out_ ? "Timeout" : "BadGateway"),
-                                 local_keep);
+      std::string msg = timed_out_
+                            ? "function " + fn_key + " did not answer within its timeout (" +
+                                  std::to_string(Millis(timeout) / 1000) + " s)"
+                            : "instance " + lease.instance->key + " of " + fn_key +
+                                  " closed the connection before responding (" + ec.message() + ")";
+      co_return co_await Respond(
+          code, ErrorJson(code, msg, fn_key, timed_out_ ? "Timeout" : "BadGateway"), local_keep);
     }
     auto& res = rp.get();
     const int code = res.result_int();
@@ -597,7 +596,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
           }
           res.body().size = rsize - res.body().size;
           res.body().data = rbuf;
-          res.body().more = !rp.is_done() || res.chunked();  // see the request side
+          res.body().more = !rp.is_done() || res.chunked();       // see the request side
           if (res.body().size == 0 && res.body().more) continue;  // see the request side
           if (!big && res.body().size == rsize) {
             big.reset(new char[kRelayBufferSize]);  // a large body: use a larger buffer
@@ -632,7 +631,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
     if (client_ok && upstream_keep && rp.is_done() && !timed_out_) {
       w_.pool.Put(*lease.instance, std::move(conn));
     }
-    co_return client_ok && keep;
+    co_return client_ok&& keep;
   }
 }
 

@@ -1,9 +1,9 @@
 #include "tests/activator/harness.h"
 
-#include <limits>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 
 namespace kfaas::activator::testing {
 
@@ -91,13 +91,10 @@ Json SliceJson(const std::string& ns, const std::string& slice, const std::strin
   return {{"apiVersion", "discovery.k8s.io/v1"},
           {"kind", "EndpointSlice"},
           {"metadata",
-           {{"name", slice},
-            {"namespace", ns},
-            {"labels", {{"kubernetes.io/service-name", fn}}}}},
+           {{"name", slice}, {"namespace", ns}, {"labels", {{"kubernetes.io/service-name", fn}}}}},
           {"addressType", "IPv4"},
           {"ports", {{{"name", "http"}, {"port", port}, {"protocol", "TCP"}}}},
-          {"endpoints",
-           {{{"addresses", {address}}, {"conditions", {{"ready", ready}}}}}}};
+          {"endpoints", {{{"addresses", {address}}, {"conditions", {{"ready", ready}}}}}}};
 }
 
 LocalScaler::~LocalScaler() {

@@ -23,7 +23,7 @@
 namespace kfaas::activator::testing {
 
 struct Response {
-  int status = 0;  // 0: no response (error says why)
+  int status = 0;                              // 0: no response (error says why)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string error;

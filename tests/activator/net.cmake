@@ -6,3 +6,8 @@ kfaas_test(NAME activator_proxy_test
   DEPS kfaas_activator_testing
   LABELS integration
   TIMEOUT 120)
+kfaas_test(NAME activator_burst_test
+  SRCS burst_test.cc
+  DEPS kfaas_activator_testing
+  LABELS integration
+  TIMEOUT 300)

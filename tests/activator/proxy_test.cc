@@ -78,8 +78,8 @@ TEST(Proxy, ColdStartFromZeroWithHeaderAndOneScaleWrite) {
   h.AddFunction("hello");
   std::vector<std::future<Response>> fs;
   for (int i = 0; i < 50; ++i) {
-    fs.push_back(std::async(std::launch::async,
-                            [&] { return Get(h.port(), "/fn/default/hello/hello"); }));
+    fs.push_back(
+        std::async(std::launch::async, [&] { return Get(h.port(), "/fn/default/hello/hello"); }));
   }
   auto fn = h.registry->Find("default", "hello");
   ASSERT_TRUE(WaitFor([&] { return fn->Stats().queued == 50; }));
@@ -200,8 +200,9 @@ TEST(Proxy, MalformedAndOversizedHeadersWhileOthersAreServed) {
     EXPECT_NE(RawExchange(h.port(), "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
                   .find("HTTP/1.1 400"),
               std::string::npos);
-    std::string big = "GET /fn/default/hello/hello HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                      std::string(8000, 'b') + "\r\n\r\n";
+    std::string big =
+        "GET /fn/default/hello/hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'b') +
+        "\r\n\r\n";
     EXPECT_NE(RawExchange(h.port(), big).find("HTTP/1.1 431"), std::string::npos);
   }
   stop = true;
@@ -309,8 +310,8 @@ TEST(Proxy, GracefulDrainFinishesInFlight) {
                              [&] { return Get(h.port(), "/fn/default/hello/delay?ms=400"); });
   ASSERT_TRUE(WaitFor([&] { return h.server->active_requests() == 1; }));
   uint16_t port = h.port();
-  auto drained = std::async(std::launch::async,
-                            [&] { return h.server->Drain(std::chrono::seconds(5)); });
+  auto drained =
+      std::async(std::launch::async, [&] { return h.server->Drain(std::chrono::seconds(5)); });
   ASSERT_TRUE(WaitFor([&] { return !h.server->ready(); }));
   auto r = inflight.get();
   EXPECT_EQ(r.status, 200);
@@ -328,9 +329,8 @@ TEST(Proxy, IdleScaleToZeroThenColdAgain) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   h.registry->Tick();
   EXPECT_EQ(h.local_scaler->Writes("default/hello"), (std::vector<int>{1, 0}));
-  ASSERT_TRUE(WaitFor([&] {
-    return h.registry->Find("default", "hello")->Stats().ready_instances == 0;
-  }));
+  ASSERT_TRUE(
+      WaitFor([&] { return h.registry->Find("default", "hello")->Stats().ready_instances == 0; }));
   auto r = Get(h.port(), "/fn/default/hello/hello");
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.Header("x-kfaas-cold-start").empty());

@@ -1,9 +1,9 @@
 #include "tests/activator/test_backend.h"
 
-#include <limits>
 #include <future>
-#include <optional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -104,9 +104,9 @@ class TestBackend::Impl {
         co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       }
       if (path == "/close") {
-        std::string partial =
-            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
-        co_await asio::async_write(s, asio::buffer(partial), asio::redirect_error(use_awaitable, ec));
+        std::string partial = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+        co_await asio::async_write(s, asio::buffer(partial),
+                                   asio::redirect_error(use_awaitable, ec));
         break;
       }
       if (path == "/stream" || path == "/big") {
