@@ -215,8 +215,8 @@ int Run(const AppOptions& o) {
     return 1;
   }
   KFAAS_LOG(INFO) << "kfaas-activator serving on " << o.address << ":" << server.port() << " ("
-                  << server.threads() << " io threads), admin on :" << admin.port()
-                  << ", domain " << o.domain << ", max concurrency " << o.max_concurrency;
+                  << server.threads() << " io threads), admin on :" << admin.port() << ", domain "
+                  << o.domain << ", max concurrency " << o.max_concurrency;
 
   // Scale-to-zero decisions and activation retries, once a second.
   std::mutex tick_mu;

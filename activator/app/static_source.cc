@@ -28,8 +28,10 @@ absl::Status FileUpdateSource::Load() {
   for (const auto& o : objects_) {
     std::string kind = o.is_object() ? o.value("kind", "") : "";
     if (kind != "Function" && kind != "EndpointSlice") {
-      return absl::InvalidArgumentError(path_ + ": only kind Function and EndpointSlice are "
-                                        "supported, found \"" + kind + "\"");
+      return absl::InvalidArgumentError(path_ +
+                                        ": only kind Function and EndpointSlice are "
+                                        "supported, found \"" +
+                                        kind + "\"");
     }
   }
   return absl::OkStatus();

@@ -47,11 +47,11 @@ void KubeScaler::ScaleTo(const std::string& ns, const std::string& name, int rep
                          std::function<void(absl::Status)> done) {
   worker_->Post([this, ns, name, replicas, done = std::move(done)] {
     Json patch = {{"spec", {{"replicas", replicas}}}};
-    auto r = client_->Patch(kube::resources::kDeployments, ns, name, kube::PatchType::kMerge,
-                            patch, "scale");
+    auto r = client_->Patch(kube::resources::kDeployments, ns, name, kube::PatchType::kMerge, patch,
+                            "scale");
     if (!r.ok()) {
-      done(absl::Status(r.status().code(), "PATCH deployments/" + name + "/scale in " + ns +
-                                               ": " + std::string(r.status().message())));
+      done(absl::Status(r.status().code(), "PATCH deployments/" + name + "/scale in " + ns + ": " +
+                                               std::string(r.status().message())));
       return;
     }
     done(absl::OkStatus());

@@ -579,12 +579,18 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
     bool upstream_ok = true, client_ok = true;
     {
       http::response_serializer<http::buffer_body> sr{res};
-      char small[4096];
-      char* rbuf = small;
-      size_t rsize = sizeof(small);
-      std::unique_ptr<char[]> big;
+      // Buffers are allocated only for a body (a coroutine frame holding one would cost its
+      // size for every request held in a queue).
+      constexpr size_t kSmall = 4096;
+      std::unique_ptr<char[]> small, big;
+      char* rbuf = nullptr;
+      size_t rsize = kSmall;
       while (true) {
         if (!rp.is_done()) {
+          if (!rbuf) {
+            small.reset(new char[kSmall]);
+            rbuf = small.get();
+          }
           res.body().data = rbuf;
           res.body().size = rsize;
           co_await http::async_read_some(conn->socket, conn->buffer, rp,
