@@ -29,10 +29,7 @@ Instance::Instance(uint64_t id, EndpointInfo i)
     : id(id), info(std::move(i)), key(info.Key()), endpoint(ParseEndpoint(info)) {}
 
 FunctionState::FunctionState(std::string ns, std::string name, const CoreDeps* deps)
-    : ns_(std::move(ns)),
-      name_(std::move(name)),
-      deps_(deps),
-      metrics_(deps->metrics, ns_, name_) {
+    : ns_(std::move(ns)), name_(std::move(name)), deps_(deps), metrics_(deps->metrics, ns_, name_) {
   last_activity_.store(Ticks(deps_->clock->Now()));
 }
 
@@ -225,9 +222,8 @@ void FunctionState::RebuildUsableLocked(Actions& a) {
     }
     if (activating_) {
       activating_ = false;
-      KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " activated: "
-                      << usable_.size() << " instance(s) ready after "
-                      << Millis(now - activation_started_) << " ms";
+      KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " activated: " << usable_.size()
+                      << " instance(s) ready after " << Millis(now - activation_started_) << " ms";
     }
   }
   DispatchLocked(a);
@@ -245,19 +241,18 @@ void FunctionState::DispatchLocked(Actions& a) {
   while (!waiters_.empty()) {
     int idx = PickLocked();
     if (idx < 0) break;
+    // Over the cluster-wide limit, queued requests stay queued (until their deadline) rather
+    // than being refused: a slot freed here or the next Tick dispatches them.
+    if (!deps_->global->TryAcquire(deps_->options.max_concurrency)) break;
     std::shared_ptr<Waiter> w = std::move(waiters_.front());
     waiters_.pop_front();
     queued_.fetch_sub(1);
     deps_->global->buffered.fetch_sub(1);
-    if (!deps_->global->TryAcquire(deps_->options.max_concurrency)) {
-      w->state = Waiter::State::kThrottled;
-    } else {
-      auto& inst = usable_[static_cast<size_t>(idx)];
-      inst->in_flight.fetch_add(1);
-      in_flight_.fetch_add(1);
-      w->state = Waiter::State::kGranted;
-      w->instance = inst;
-    }
+    auto& inst = usable_[static_cast<size_t>(idx)];
+    inst->in_flight.fetch_add(1);
+    in_flight_.fetch_add(1);
+    w->state = Waiter::State::kGranted;
+    w->instance = inst;
     if (w->wake) a.wakes.push_back(std::move(w->wake));
   }
 }
@@ -462,8 +457,7 @@ void FunctionState::FinishColdStartLocked(SteadyTime now, Actions& a) {
   KFAAS_LOG(INFO) << "cold start of " << ns_ << "/" << name_ << ": " << Millis(r.total)
                   << " ms (scale acknowledged " << ms(r.scale_acknowledged)
                   << ", instance appeared " << ms(r.instance_appeared) << ", ready "
-                  << ms(r.instance_ready) << ", first byte forwarded " << Millis(r.total)
-                  << " ms)";
+                  << ms(r.instance_ready) << ", first byte forwarded " << Millis(r.total) << " ms)";
   a.report = std::move(r);
   cold_.reset();
 }
@@ -492,6 +486,7 @@ void FunctionState::Tick(SteadyTime now) {
         now - *cold_->ready > deps_->options.cold_start_timeout) {
       cold_.reset();  // nobody was left to forward
     }
+    DispatchLocked(a);  // slots freed by other functions under the cluster-wide limit
     IdleInput in;
     in.now = now;
     in.last_activity = SteadyTime(Duration(last_activity_.load()));

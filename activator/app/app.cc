@@ -1,0 +1,251 @@
+#include "activator/app/app.h"
+
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "activator/app/static_source.h"
+#include "activator/core/registry.h"
+#include "activator/kube/kube_adapters.h"
+#include "activator/net/prober.h"
+#include "activator/net/proxy_server.h"
+#include "common/base/log.h"
+#include "common/http/admin_server.h"
+#include "common/kube/rest_client.h"
+#include "common/metrics/metrics.h"
+
+namespace kfaas::activator {
+
+namespace po = boost::program_options;
+using Json = nlohmann::json;
+
+absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) {
+  AppOptions o;
+  po::options_description d(
+      "kfaas-activator: the HTTP data path of kfaas. Routes requests to functions by Host\n"
+      "(<name>.<namespace>.<domain> or spec.hosts) and by path /fn/<namespace>/<name>/...,\n"
+      "holds them while a function scales from zero, and scales idle functions to zero.\n\n"
+      "Flags");
+  // clang-format off
+  d.add_options()
+    ("help,h", "print this help")
+    ("address", po::value(&o.address)->default_value(o.address), "listen address")
+    ("port", po::value(&o.port)->default_value(o.port), "traffic port")
+    ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
+     "admin port: /metrics, /healthz, /readyz, /debug/functions")
+    ("grpc-port", po::value(&o.grpc_port)->default_value(o.grpc_port),
+     "gRPC port (KEDA external scaler and stats; reserved)")
+    ("kubeconfig", po::value(&o.kubeconfig)->default_value(""),
+     "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    ("context", po::value(&o.context)->default_value(""), "kubeconfig context")
+    ("namespace", po::value(&o.ns)->default_value(""), "namespace to watch (default: all)")
+    ("domain", po::value(&o.domain)->default_value(o.domain), "domain of function hosts")
+    ("max-concurrency", po::value(&o.max_concurrency)->default_value(o.max_concurrency),
+     "cluster-wide requests in flight; 429 above")
+    ("max-body-bytes", po::value(&o.max_body_bytes)->default_value(o.max_body_bytes),
+     "largest request body; 413 above")
+    ("max-header-bytes", po::value(&o.max_header_bytes)->default_value(o.max_header_bytes),
+     "largest request header; 431 above")
+    ("max-buffered-per-function",
+     po::value(&o.max_buffered_per_function)->default_value(o.max_buffered_per_function),
+     "requests held per function (cold start or full instances); 503 above")
+    ("max-buffered", po::value(&o.max_buffered_total)->default_value(o.max_buffered_total),
+     "requests held overall; 503 above")
+    ("cold-start-timeout", po::value(&o.cold_start_timeout_s)->default_value(o.cold_start_timeout_s),
+     "seconds a request waits for a function to start (never beyond its timeoutSeconds); 504")
+    ("header-timeout", po::value(&o.header_timeout_s)->default_value(o.header_timeout_s),
+     "seconds to receive a request header, keep-alive idle included; 408")
+    ("drain-timeout", po::value(&o.drain_timeout_s)->default_value(o.drain_timeout_s),
+     "seconds in-flight requests may finish after SIGTERM")
+    ("threads", po::value(&o.threads)->default_value(o.threads), "io threads (0: one per core)")
+    ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warning, error")
+    ("static-functions", po::value(&o.static_file)->default_value(""),
+     "run without a cluster: Functions and EndpointSlices from this YAML/JSON file");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, d), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  if (vm.count("help")) {
+    std::ostringstream os;
+    os << d;
+    *help = os.str();
+    return absl::NotFoundError("help");
+  }
+  if (!log::SetLevelFromString(o.log_level)) {
+    return absl::InvalidArgumentError("--log-level must be debug, info, warning or error, not \"" +
+                                      o.log_level + "\"");
+  }
+  if (o.max_concurrency < 1) return absl::InvalidArgumentError("--max-concurrency must be >= 1");
+  if (o.cold_start_timeout_s <= 0) {
+    return absl::InvalidArgumentError("--cold-start-timeout must be > 0");
+  }
+  return o;
+}
+
+namespace {
+Duration Secs(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+}  // namespace
+
+int Run(const AppOptions& o) {
+  // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  metrics::Registry registry;
+  ActivatorMetrics am(registry);
+  GlobalCounters global;
+  net::AsioProber prober;
+  AsyncWorker worker;
+
+  std::shared_ptr<kube::Client> client;
+  std::unique_ptr<UpdateSource> source;
+  std::unique_ptr<Scaler> scaler;
+  std::unique_ptr<ColdStartReporter> reporter;
+  if (!o.static_file.empty()) {
+    auto fs = std::make_unique<FileUpdateSource>(o.static_file);
+    if (auto st = fs->Load(); !st.ok()) {
+      KFAAS_LOG(ERROR) << st.message();
+      return 1;
+    }
+    source = std::move(fs);
+    scaler = std::make_unique<LogScaler>();
+    KFAAS_LOG(INFO) << "running without a cluster: functions from " << o.static_file;
+  } else {
+    kube::ConfigLoadOptions lo;
+    lo.kubeconfig = o.kubeconfig;
+    lo.context = o.context;
+    auto c = kube::RestClient::FromOptions(lo, [](kube::RestConfig& rc) {
+      rc.user_agent = "kfaas-activator";
+      rc.qps = 200;
+      rc.burst = 400;
+    });
+    if (!c.ok()) {
+      KFAAS_LOG(ERROR) << "cannot reach Kubernetes: " << c.status().message()
+                       << " (pass --kubeconfig, or --static-functions to run without a cluster)";
+      return 1;
+    }
+    client = *c;
+    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns);
+    scaler = std::make_unique<KubeScaler>(client, ks->deployments(), &worker);
+    reporter = std::make_unique<KubeColdStartReporter>(client, &worker);
+    source = std::move(ks);
+  }
+
+  CoreDeps deps;
+  deps.clock = &RealClock::Get();
+  deps.scaler = scaler.get();
+  deps.reporter = reporter.get();
+  deps.prober = &prober;
+  deps.metrics = &am;
+  deps.global = &global;
+  deps.options.max_concurrency = o.max_concurrency;
+  deps.options.max_buffered_per_function = o.max_buffered_per_function;
+  deps.options.max_buffered_total = o.max_buffered_total;
+  deps.options.cold_start_timeout = Secs(o.cold_start_timeout_s);
+  deps.options.domain = o.domain;
+  Registry reg(deps);
+
+  auto stats_gauge = [&reg](auto field) {
+    return [&reg, field] {
+      std::vector<metrics::Sample> out;
+      for (const auto& s : reg.Stats()) {
+        out.push_back({{s.ns, s.name}, static_cast<double>(field(s))});
+      }
+      return out;
+    };
+  };
+  registry.AddCallback("kfaas_activator_in_flight_requests",
+                       "Requests forwarded to an instance and not yet answered.",
+                       metrics::Type::kGauge, {"namespace", "function"},
+                       stats_gauge([](const FunctionStats& s) { return s.in_flight; }));
+  registry.AddCallback("kfaas_activator_queued_requests",
+                       "Requests held waiting for an instance (cold start or full instances).",
+                       metrics::Type::kGauge, {"namespace", "function"},
+                       stats_gauge([](const FunctionStats& s) { return s.queued; }));
+  registry.AddCallback("kfaas_activator_ready_instances", "Instances the activator forwards to.",
+                       metrics::Type::kGauge, {"namespace", "function"},
+                       stats_gauge([](const FunctionStats& s) { return s.ready_instances; }));
+
+  net::ProxyOptions po;
+  po.address = o.address;
+  po.port = static_cast<uint16_t>(o.port);
+  po.threads = o.threads;
+  po.max_body_bytes = static_cast<uint64_t>(o.max_body_bytes);
+  po.max_header_bytes = static_cast<uint32_t>(o.max_header_bytes);
+  po.header_timeout = Secs(o.header_timeout_s);
+  net::ProxyServer server(&reg, po);
+
+  http::AdminServer admin(o.address, static_cast<uint16_t>(o.admin_port));
+  admin.HandleStandard(registry, [&] { return server.ready() && source->HasSynced(); });
+  admin.Handle("/debug/functions", [&reg](const http::AdminRequest&) {
+    Json out = Json::array();
+    for (const auto& s : reg.Stats()) {
+      out.push_back({{"namespace", s.ns},
+                     {"name", s.name},
+                     {"inFlight", s.in_flight},
+                     {"queued", s.queued},
+                     {"arrivals", s.arrivals},
+                     {"completions", s.completions},
+                     {"readyInstances", s.ready_instances},
+                     {"instances", s.instances},
+                     {"activating", s.activating}});
+    }
+    return http::AdminResponse{200, "application/json", out.dump(2) + "\n", {}};
+  });
+  if (auto st = admin.Start(); !st.ok()) {
+    KFAAS_LOG(ERROR) << st.message() << " (pick another with --admin-port)";
+    return 1;
+  }
+  source->Start(&reg);
+  if (auto st = server.Start(); !st.ok()) {
+    KFAAS_LOG(ERROR) << st.message();
+    return 1;
+  }
+  KFAAS_LOG(INFO) << "kfaas-activator serving on " << o.address << ":" << server.port() << " ("
+                  << server.threads() << " io threads), admin on :" << admin.port() << ", domain "
+                  << o.domain << ", max concurrency " << o.max_concurrency;
+
+  // Scale-to-zero decisions and activation retries, once a second.
+  std::mutex tick_mu;
+  std::condition_variable tick_cv;
+  bool stop_ticks = false;
+  std::thread ticker([&] {
+    std::unique_lock<std::mutex> l(tick_mu);
+    while (!stop_ticks) {
+      RealClock::Get().WaitUntil(tick_cv, l, RealClock::Get().Now() + std::chrono::seconds(1));
+      if (stop_ticks) break;
+      l.unlock();
+      reg.Tick();
+      l.lock();
+    }
+  });
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  KFAAS_LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": draining";
+  bool clean = server.Drain(Secs(o.drain_timeout_s));
+  {
+    std::lock_guard<std::mutex> l(tick_mu);
+    stop_ticks = true;
+  }
+  tick_cv.notify_all();
+  ticker.join();
+  source->Stop();
+  admin.Stop();
+  return clean ? 0 : 1;
+}
+
+}  // namespace kfaas::activator

@@ -1,0 +1,83 @@
+// Kubernetes implementations of the activator core's seams.
+//
+//   KubeScaler            PATCH deployments/<name>/scale {"spec":{"replicas":N}} (merge patch),
+//                         off the data path on a writer thread; current replicas from a
+//                         Deployment informer.
+//   KubeColdStartReporter PATCH functions/<name>/status {"status":{"lastColdStart":{...}}}.
+//   KubeUpdateSource      Function and EndpointSlice informers feeding the registry.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "activator/core/seams.h"
+#include "common/kube/client.h"
+#include "common/kube/informer.h"
+
+namespace kfaas::activator {
+
+// Runs blocking control-plane calls in order on its own thread.
+class AsyncWorker {
+ public:
+  AsyncWorker();
+  ~AsyncWorker();  // finishes queued work, then joins
+  void Post(std::function<void()> fn);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+class KubeScaler : public Scaler {
+ public:
+  // `deployments` (optional) is an informer of apps/v1 Deployments, for CurrentReplicas.
+  KubeScaler(std::shared_ptr<kube::Client> client, kube::Informer* deployments,
+             AsyncWorker* worker);
+  void ScaleTo(const std::string& ns, const std::string& name, int replicas,
+               std::function<void(absl::Status)> done) override;
+  std::optional<int> CurrentReplicas(const std::string& ns, const std::string& name) override;
+
+ private:
+  std::shared_ptr<kube::Client> client_;
+  kube::Informer* deployments_;
+  AsyncWorker* worker_;
+};
+
+class KubeColdStartReporter : public ColdStartReporter {
+ public:
+  KubeColdStartReporter(std::shared_ptr<kube::Client> client, AsyncWorker* worker)
+      : client_(std::move(client)), worker_(worker) {}
+  void Report(const ColdStartRecord& record) override;
+  // The merge patch written to the Function's status.
+  static nlohmann::json StatusPatch(const ColdStartRecord& record);
+
+ private:
+  std::shared_ptr<kube::Client> client_;
+  AsyncWorker* worker_;
+};
+
+class KubeUpdateSource : public UpdateSource {
+ public:
+  // `ns` "" watches all namespaces.
+  KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns);
+  ~KubeUpdateSource() override;
+  void Start(UpdateSink* sink) override;
+  void Stop() override;
+  bool HasSynced() const override;
+  kube::Informer* deployments() { return deployments_.get(); }
+
+ private:
+  std::unique_ptr<kube::Informer> functions_;
+  std::unique_ptr<kube::Informer> slices_;
+  std::unique_ptr<kube::Informer> deployments_;
+};
+
+}  // namespace kfaas::activator
