@@ -18,6 +18,7 @@
 #include "common/http/admin_server.h"
 #include "common/kube/errors.h"
 #include "local/apiserver/discovery.h"
+#include "local/apiserver/protobuf.h"
 #include "local/apiserver/table.h"
 
 namespace kfaas::local {
@@ -1078,6 +1079,8 @@ absl::StatusOr<Json> HttpServer::Impl::ParseBody(const Request& req, bool allow_
   } else if (m.type.empty() || m.type == "application/json" || m.type == "*/*") {
   } else if (m.type == "application/yaml") {
     yaml = true;
+  } else if (m.type == "application/vnd.kubernetes.protobuf") {
+    return DecodeKubernetesProtobuf(body);
   } else {
     return kube::MakeApiError(415, "UnsupportedMediaType",
                               "the body of the request was in an unknown format - accepted media "

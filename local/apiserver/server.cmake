@@ -9,6 +9,7 @@ set(APISERVER_SRCS
   apiserver/local_client.cc
   apiserver/objects.cc
   apiserver/pki.cc
+  apiserver/protobuf.cc
   apiserver/registry.cc
   apiserver/store.cc)
 # Until the API-logic implementation (logic.cmake, on another branch) provides schema.cc,

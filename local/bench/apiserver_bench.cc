@@ -4,6 +4,9 @@
 //
 //   kfaas-apiserver-bench --port P [--pid SERVER_PID] [--objects 10000] [--writers 8]
 //                         [--watchers 100] [--lists 5] [--namespace bench]
+// Boost 1.74 Asio uses std::exchange without including <utility>.
+#include <utility>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -16,7 +19,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>

@@ -112,6 +112,9 @@ TEST_F(HttpTest, MalformedInputGetsAClearStatus) {
   EXPECT_EQ(r.code, 413);
   r = Request(plain(), "POST", "/api/v1/namespaces/default/configmaps", "x",
               {{"Content-Type", "application/vnd.kubernetes.protobuf"}});
+  EXPECT_EQ(r.code, 400);
+  r = Request(plain(), "POST", "/api/v1/namespaces/default/configmaps", "{}",
+              {{"Content-Type", "text/plain"}});
   EXPECT_EQ(r.code, 415);
   r = Request(plain(), "POST", "/api/v1/namespaces/nope/configmaps",
               R"({"metadata":{"name":"a"}})");
