@@ -731,18 +731,23 @@ absl::Status Api::PrepareUpdate(const ResourceInfo& r, const Json& old, Json& ob
 
 absl::Status Api::AfterCommit(const ResourceInfo& r, const ObjectPtr& before,
                               const ObjectPtr& after) {
-  if (r.resource == "customresourcedefinitions" && r.group == "apiextensions.k8s.io") {
-    if (after) {
-      registry_.ServeCrd(after->obj);
-    } else if (before) {
-      std::string name = MetaStr(before->obj, "name");
-      auto old_key = [&]() -> std::string {
-        const Json& spec = before->obj["spec"];
-        return spec.value("group", "") + "/" + spec["names"].value("plural", "");
-      }();
-      registry_.UnserveCrd(name);
-      store_.DropStorageKey(old_key);
-    }
+  if (r.resource != "customresourcedefinitions" || r.group != "apiextensions.k8s.io") {
+    return absl::OkStatus();
+  }
+  // Serve from the store's current state under one lock, so concurrent commits (a client's
+  // delete and the cleanup controller's finalization) converge on the latest CRD.
+  const ObjectPtr& any = after ? after : before;
+  if (!any) return absl::OkStatus();
+  std::string name = MetaStr(any->obj, "name");
+  std::lock_guard lock(crd_mu_);
+  ObjectPtr now = store_.Get({r.StorageKey(), "", name});
+  if (now) {
+    registry_.ServeCrd(now->obj);
+  } else {
+    const Json& spec = any->obj["spec"];
+    registry_.UnserveCrd(name);
+    store_.DropStorageKey(spec.value("group", "") + "/" +
+                          spec.value("names", Json::object()).value("plural", ""));
   }
   return absl::OkStatus();
 }

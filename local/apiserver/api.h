@@ -171,6 +171,7 @@ class Api {
   Clock& clock_;
   const ApiOptions opts_;
   std::mutex ip_mu_;
+  std::mutex crd_mu_;  // serializes serving/unserving CRDs
   uint32_t next_ip_ = 10;
 };
 

@@ -9,11 +9,7 @@
 namespace kfaas::local {
 namespace {
 
-const std::regex kSubdomain("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-const std::regex kLabel1123("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
 const std::regex kLabel1035("[a-z]([-a-z0-9]*[a-z0-9])?");
-const std::regex kQualifiedNamePart("([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]");
-const std::regex kLabelValue("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
 
 std::string Quoted(const std::string& v) { return Json(v).dump(); }
 
@@ -122,24 +118,17 @@ void RequireContainers(const Json* spec, const std::string& prefix,
 }  // namespace
 
 std::string CheckDns1123Subdomain(const std::string& v) {
-  if (v.size() > 253) return "must be no more than 253 characters";
-  if (!std::regex_match(v, kSubdomain)) {
-    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-           "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-           "'example.com', regex used for validation is "
-           "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-  }
-  return "";
+  auto errs = kube::IsDNS1123Subdomain(v);
+  std::string out;
+  for (const auto& e : errs) out += (out.empty() ? "" : "; ") + e;
+  return out;
 }
 
 std::string CheckDns1123Label(const std::string& v) {
-  if (v.size() > 63) return "must be no more than 63 characters";
-  if (!std::regex_match(v, kLabel1123)) {
-    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-           "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-           "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-  }
-  return "";
+  auto errs = kube::IsDNS1123Label(v);
+  std::string out;
+  for (const auto& e : errs) out += (out.empty() ? "" : "; ") + e;
+  return out;
 }
 
 std::string CheckDns1035Label(const std::string& v) {
@@ -154,33 +143,17 @@ std::string CheckDns1035Label(const std::string& v) {
 }
 
 std::string CheckQualifiedName(const std::string& v) {
-  std::string name = v;
-  auto slash = v.find('/');
-  if (slash != std::string::npos) {
-    std::string prefix = v.substr(0, slash);
-    name = v.substr(slash + 1);
-    if (prefix.empty()) return "prefix part must be non-empty";
-    if (auto m = CheckDns1123Subdomain(prefix); !m.empty()) return "prefix part " + m;
-  }
-  if (name.empty()) return "name part must be non-empty";
-  if (name.size() > 63) return "name part must be no more than 63 characters";
-  if (!std::regex_match(name, kQualifiedNamePart)) {
-    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-           "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-           "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-  }
-  return "";
+  auto errs = kube::IsQualifiedName(v);
+  std::string out;
+  for (const auto& e : errs) out += (out.empty() ? "" : "; ") + e;
+  return out;
 }
 
 std::string CheckLabelValue(const std::string& v) {
-  if (v.size() > 63) return "must be no more than 63 characters";
-  if (!std::regex_match(v, kLabelValue)) {
-    return "a valid label must be an empty string or consist of alphanumeric characters, '-', "
-           "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  "
-           "or 'my_value',  or '12345', regex used for validation is "
-           "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-  }
-  return "";
+  auto errs = kube::IsValidLabelValue(v);
+  std::string out;
+  for (const auto& e : errs) out += (out.empty() ? "" : "; ") + e;
+  return out;
 }
 
 absl::Status CheckDecodeTypes(const ResourceInfo& r, const Json& obj) {
