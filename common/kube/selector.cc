@@ -970,4 +970,31 @@ absl::Status FieldSelector::CheckFields(const std::vector<std::string>& supporte
   return absl::OkStatus();
 }
 
+std::vector<std::string> SupportedFieldSelectors(std::string_view resource) {
+  std::vector<std::string> out = {"metadata.name", "metadata.namespace"};
+  if (resource == "pods") {
+    for (const char* f : {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                          "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+                          "status.podIP", "status.podIPs", "status.nominatedNodeName"}) {
+      out.push_back(f);
+    }
+  } else if (resource == "events") {
+    for (const char* f :
+         {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+          "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+          "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}) {
+      out.push_back(f);
+    }
+  } else if (resource == "namespaces") {
+    out.push_back("status.phase");
+  } else if (resource == "secrets") {
+    out.push_back("type");
+  } else if (resource == "nodes") {
+    out.push_back("spec.unschedulable");
+  } else if (resource == "replicasets" || resource == "replicationcontrollers") {
+    out.push_back("status.replicas");
+  }
+  return out;
+}
+
 }  // namespace kfaas::kube

@@ -84,6 +84,12 @@ class FieldSelector {
   std::vector<Requirement> requirements_;  // only kEquals / kNotEquals
 };
 
+// The field selectors the real server accepts for a resource (its field label conversion
+// functions), e.g. pods: metadata.name, metadata.namespace, spec.nodeName, status.phase, ...;
+// events: involvedObject.*, reason, type, ...; every resource: metadata.name and
+// metadata.namespace. Pass the result to FieldSelector::CheckFields.
+std::vector<std::string> SupportedFieldSelectors(std::string_view resource);
+
 // Kubernetes name syntax checks (apimachinery util/validation). Each returns the list of
 // problems in the real wording (empty = valid), e.g. "name part must consist of alphanumeric
 // characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g.

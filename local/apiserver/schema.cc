@@ -987,9 +987,8 @@ void ValidateEmbedded(const Json& x, const Json* s, const std::string& path,
           errs.push_back(Invalid(Child(path, k), gofmt::ErrorValue(*it), "must be a string"));
         } else if (it->get<std::string>().empty()) {
           errs.push_back(Invalid(Child(path, k), "\"\"", "must not be empty"));
-        } else if (std::string(k) == "apiVersion" &&
-                   std::count(it->get<std::string>().begin(), it->get<std::string>().end(), '/') >
-                       1) {
+        } else if (const std::string& v = it->get_ref<const std::string&>();
+                   std::string(k) == "apiVersion" && std::count(v.begin(), v.end(), '/') > 1) {
           errs.push_back(Invalid(Child(path, k), kube::GoQuote(it->get<std::string>()),
                                  "unexpected GroupVersion string: " + it->get<std::string>()));
         }

@@ -223,6 +223,18 @@ TEST(FieldSelector, ParsesAndMatches) {
   EXPECT_EQ(std::string(unsupported.message()), "field label not supported: status.phase");
 }
 
+TEST(FieldSelector, SupportedFieldsPerResource) {
+  auto pod = FieldSelector::Parse("spec.nodeName=local,status.phase=Running");
+  ASSERT_TRUE(pod.ok());
+  EXPECT_TRUE(pod->CheckFields(SupportedFieldSelectors("pods")).ok());
+  auto st = pod->CheckFields(SupportedFieldSelectors("deployments"));
+  EXPECT_EQ(std::string(st.message()), "field label not supported: spec.nodeName");
+  auto ev = FieldSelector::Parse("involvedObject.name=web,type=Warning");
+  EXPECT_TRUE(ev->CheckFields(SupportedFieldSelectors("events")).ok());
+  auto name = FieldSelector::Parse("metadata.name=x");
+  EXPECT_TRUE(name->CheckFields(SupportedFieldSelectors("functions")).ok());
+}
+
 TEST(FieldSelector, EscapesAndErrors) {
   auto s = FieldSelector::Parse("metadata.name=a\\,b\\=c\\\\d");
   ASSERT_TRUE(s.ok()) << s.status();
