@@ -51,7 +51,8 @@ SliceInfo ParseEndpointSlice(const Json& slice) {
     if (!addrs.is_array()) continue;
     for (const auto& a : addrs) {
       if (!a.is_string() || a.get<std::string>().empty()) continue;
-      s.endpoints.push_back({a.get<std::string>(), static_cast<uint16_t>(port), ready, terminating});
+      s.endpoints.push_back(
+          {a.get<std::string>(), static_cast<uint16_t>(port), ready, terminating});
     }
   }
   return s;

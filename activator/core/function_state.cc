@@ -29,10 +29,7 @@ Instance::Instance(uint64_t id, EndpointInfo i)
     : id(id), info(std::move(i)), key(info.Key()), endpoint(ParseEndpoint(info)) {}
 
 FunctionState::FunctionState(std::string ns, std::string name, const CoreDeps* deps)
-    : ns_(std::move(ns)),
-      name_(std::move(name)),
-      deps_(deps),
-      metrics_(deps->metrics, ns_, name_) {
+    : ns_(std::move(ns)), name_(std::move(name)), deps_(deps), metrics_(deps->metrics, ns_, name_) {
   last_activity_.store(Ticks(deps_->clock->Now()));
 }
 
@@ -225,9 +222,8 @@ void FunctionState::RebuildUsableLocked(Actions& a) {
     }
     if (activating_) {
       activating_ = false;
-      KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " activated: "
-                      << usable_.size() << " instance(s) ready after "
-                      << Millis(now - activation_started_) << " ms";
+      KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " activated: " << usable_.size()
+                      << " instance(s) ready after " << Millis(now - activation_started_) << " ms";
     }
   }
   DispatchLocked(a);
@@ -462,8 +458,7 @@ void FunctionState::FinishColdStartLocked(SteadyTime now, Actions& a) {
   KFAAS_LOG(INFO) << "cold start of " << ns_ << "/" << name_ << ": " << Millis(r.total)
                   << " ms (scale acknowledged " << ms(r.scale_acknowledged)
                   << ", instance appeared " << ms(r.instance_appeared) << ", ready "
-                  << ms(r.instance_ready) << ", first byte forwarded " << Millis(r.total)
-                  << " ms)";
+                  << ms(r.instance_ready) << ", first byte forwarded " << Millis(r.total) << " ms)";
   a.report = std::move(r);
   cold_.reset();
 }

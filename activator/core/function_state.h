@@ -30,7 +30,7 @@ namespace kfaas::activator {
 
 // Limits and timeouts shared by all functions (immutable after start).
 struct CoreOptions {
-  int64_t max_concurrency = 1000;            // cluster-wide in flight; 429 above
+  int64_t max_concurrency = 1000;             // cluster-wide in flight; 429 above
   int64_t max_buffered_per_function = 10000;  // waiting requests per function; 503 above
   int64_t max_buffered_total = 50000;         // waiting requests overall; 503 above
   Duration cold_start_timeout = std::chrono::seconds(60);
@@ -69,7 +69,7 @@ class Instance {
   Instance(uint64_t id, EndpointInfo info);
   const uint64_t id;
   const EndpointInfo info;
-  const std::string key;                         // "address:port"
+  const std::string key;                          // "address:port"
   const boost::asio::ip::tcp::endpoint endpoint;  // unspecified when the address is not an IP
   std::atomic<int> in_flight{0};
   std::atomic<bool> removed{false};
@@ -90,8 +90,8 @@ class Instance {
 struct Waiter {
   enum class State { kWaiting, kGranted, kThrottled, kGone, kCancelled };
   SteadyTime arrival;
-  bool cold = false;            // queued while the function had no ready instance
-  std::function<void()> wake;   // called once when resolved; any thread, no lock held
+  bool cold = false;           // queued while the function had no ready instance
+  std::function<void()> wake;  // called once when resolved; any thread, no lock held
   // Guarded by the FunctionState mutex.
   State state = State::kWaiting;
   std::shared_ptr<Instance> instance;
@@ -196,7 +196,7 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   std::atomic<int64_t> arrivals_{0};
   std::atomic<int64_t> completions_{0};
   std::atomic<int64_t> last_activity_{0};  // steady ticks
-  std::atomic<bool> at_zero_{false};       // the activator scaled it to zero; next arrival scales up
+  std::atomic<bool> at_zero_{false};  // the activator scaled it to zero; next arrival scales up
 
   mutable std::mutex mu_;
   bool has_spec_ = false;

@@ -47,8 +47,8 @@ void Registry::OnFunction(const nlohmann::json& function) {
   fs->SetSpec(*spec);
   if (!had) {
     KFAAS_LOG(INFO) << "function " << spec->Key() << " routed (host " << spec->name << "."
-                    << spec->ns << "." << deps_.options.domain << ", path /fn/" << spec->ns
-                    << "/" << spec->name << "/)";
+                    << spec->ns << "." << deps_.options.domain << ", path /fn/" << spec->ns << "/"
+                    << spec->name << "/)";
   }
   if (!had || old.hosts != spec->hosts) RebuildLocked();
 }

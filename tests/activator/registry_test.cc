@@ -16,9 +16,7 @@ Json Fn(const std::string& ns, const std::string& name, Json spec = Json::object
 Json SliceJson(const std::string& ns, const std::string& name, const std::string& fn,
                std::vector<std::pair<std::string, bool>> eps, int port = 8080) {
   Json s = {{"metadata",
-             {{"name", name},
-              {"namespace", ns},
-              {"labels", {{"kubernetes.io/service-name", fn}}}}},
+             {{"name", name}, {"namespace", ns}, {"labels", {{"kubernetes.io/service-name", fn}}}}},
             {"ports", {{{"name", "http"}, {"port", port}}}},
             {"endpoints", Json::array()}};
   for (auto& [addr, ready] : eps) {

@@ -89,8 +89,8 @@ TEST(RouteTable, HostsAndNames) {
 }
 
 TEST(FunctionSpec, DefaultsAndTolerance) {
-  auto s = ParseFunctionSpec(
-      nlohmann::json::parse(R"({"metadata":{"name":"f","namespace":"d"},"spec":{
+  auto s =
+      ParseFunctionSpec(nlohmann::json::parse(R"({"metadata":{"name":"f","namespace":"d"},"spec":{
         "timeoutSeconds":"x","concurrency":4,"hosts":["Foo.COM",3],"readinessPath":"healthz",
         "scale":{"min":1,"idleWindowSeconds":5}}})"));
   ASSERT_TRUE(s.ok());
