@@ -468,8 +468,8 @@ namespace {
 class FunctionCrd : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* src = std::getenv("KFAAS_SOURCE_DIR");
-    ASSERT_NE(src, nullptr);
+    const char* src = std::getenv("KFAAS_SOURCE_DIR");  // set by ctest
+    if (!src) GTEST_SKIP() << "KFAAS_SOURCE_DIR is not set (run through ctest)";
     std::ifstream in(std::string(src) + "/crds/functions.kfaas.dev.yaml");
     if (!in) GTEST_SKIP() << "no crds/functions.kfaas.dev.yaml in this tree";
     std::stringstream ss;
