@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "common/base/yaml_json.h"
 
 namespace kfaas::local {
@@ -451,6 +455,86 @@ TEST(CheckStructural, ReportsTheApiServerMessages) {
       EXPECT_EQ(got.substr(0, c.want.size()), c.want) << c.name << "\n" << Render(causes);
     }
   }
+}
+
+}  // namespace
+}  // namespace kfaas::local
+
+namespace kfaas::local {
+namespace {
+
+// The project's real Function CRD (crds/functions.kfaas.dev.yaml) through the same checks the
+// server runs on it and on a Function.
+class FunctionCrd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* src = std::getenv("KFAAS_SOURCE_DIR");  // set by ctest
+    if (!src) GTEST_SKIP() << "KFAAS_SOURCE_DIR is not set (run through ctest)";
+    std::ifstream in(std::string(src) + "/crds/functions.kfaas.dev.yaml");
+    if (!in) GTEST_SKIP() << "no crds/functions.kfaas.dev.yaml in this tree";
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto crd = YamlToJson(ss.str());
+    ASSERT_TRUE(crd.ok()) << crd.status();
+    schema_ = (*crd)["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+  }
+  Json schema_;
+};
+
+TEST_F(FunctionCrd, IsStructuralAndDefaultsAndValidates) {
+  EXPECT_TRUE(CheckStructural(schema_, "spec.versions[0].schema.openAPIV3Schema").empty())
+      << Render(CheckStructural(schema_, "spec.versions[0].schema.openAPIV3Schema"));
+  auto hello = YamlToJson(R"(
+apiVersion: kfaas.dev/v1alpha1
+kind: Function
+metadata: {name: hello, namespace: default}
+spec:
+  image: registry.example.com/hello:1.0
+  command: ["/usr/bin/hello"]
+  env: [{name: GREETING, value: hi}]
+  resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 128Mi}}
+  readinessPath: /healthz
+  hosts: [hello.example.com])");
+  ASSERT_TRUE(hello.ok());
+  Json obj = *hello;
+  auto r = ProcessObject(schema_, obj);
+  EXPECT_TRUE(r.errors.empty()) << Render(r.errors);
+  EXPECT_TRUE(r.unknown_fields.empty());
+  EXPECT_EQ(obj["spec"]["port"], 8080);
+  EXPECT_EQ(obj["spec"]["timeoutSeconds"], 300);
+  EXPECT_EQ(obj["spec"]["scale"], (Json{{"min", 0},
+                                        {"max", 100},
+                                        {"target", 10},
+                                        {"idleWindowSeconds", 60},
+                                        {"autoscaler", "kfaas"}}));
+
+  Json bad = *hello;
+  bad["spec"]["timeoutSeconds"] = 2000;
+  bad["spec"]["port"] = "string";
+  bad["spec"]["resources"]["requests"]["cpu"] = "lots";
+  bad["spec"]["colour"] = "red";
+  r = ProcessObject(schema_, bad);
+  std::string all = Render(r.errors);
+  EXPECT_NE(all.find("spec.timeoutSeconds: Invalid value: 2000: spec.timeoutSeconds in body "
+                     "should be less than or equal to 900"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("spec.port: Invalid value: \"string\": spec.port in body must be of type "
+                     "integer: \"string\""),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("spec.resources.requests.cpu: Invalid value: \"lots\": "
+                     "spec.resources.requests.cpu in body should match"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(r.unknown_fields, std::vector<std::string>{"spec.colour"});
+
+  Json no_image = *hello;
+  no_image["spec"].erase("image");
+  r = ProcessObject(schema_, no_image);
+  ASSERT_EQ(r.errors.size(), 1u) << Render(r.errors);
+  EXPECT_EQ(r.errors[0].field, "spec.image");
+  EXPECT_EQ(r.errors[0].message, "Required value");
 }
 
 }  // namespace

@@ -8,8 +8,8 @@ namespace kfaas::testing {
 namespace {
 
 bool HasStatusSubresource(const Resource& r) {
-  static const std::set<std::string> kWith = {"pods",       "deployments", "services",
-                                              "namespaces", "functions",   "customresourcedefinitions"};
+  static const std::set<std::string> kWith = {
+      "pods", "deployments", "services", "namespaces", "functions", "customresourcedefinitions"};
   return kWith.count(r.resource) > 0;
 }
 
@@ -206,8 +206,7 @@ void FakeClient::ClearActions() {
   actions_.clear();
 }
 
-void FakeClient::FailNext(std::string verb, std::string resource, absl::Status status,
-                          int count) {
+void FakeClient::FailNext(std::string verb, std::string resource, absl::Status status, int count) {
   std::lock_guard<std::mutex> l(mu_);
   failures_.push_back({std::move(verb), std::move(resource), std::move(status), count});
 }
@@ -237,8 +236,8 @@ absl::Status FakeClient::MaybeFail(const std::string& verb, const Resource& r) {
 
 void FakeClient::Record(std::string verb, const Resource& r, std::string_view ns,
                         std::string_view name, std::string_view sub, Json obj) {
-  actions_.push_back({std::move(verb), r.resource, NsOf(r, ns), std::string(name),
-                      std::string(sub), std::move(obj)});
+  actions_.push_back({std::move(verb), r.resource, NsOf(r, ns), std::string(name), std::string(sub),
+                      std::move(obj)});
 }
 
 void FakeClient::EmitLocked(const Resource& r, kube::WatchEvent::Type type, const Json& obj) {
@@ -258,8 +257,7 @@ Json FakeClient::StoreLocked(const Resource& r, Json obj, bool created) {
   md["resourceVersion"] = std::to_string(++rv_);
   Key k{r.resource, NsOf(r, md.value("namespace", "")), md.value("name", "")};
   objects_[k] = obj;
-  EmitLocked(r, created ? kube::WatchEvent::Type::kAdded : kube::WatchEvent::Type::kModified,
-             obj);
+  EmitLocked(r, created ? kube::WatchEvent::Type::kAdded : kube::WatchEvent::Type::kModified, obj);
   return obj;
 }
 
@@ -296,8 +294,8 @@ Json FakeClient::ToScale(const Json& d) {
           {"status", {{"replicas", d.value("status", Json::object()).value("replicas", 0)}}}};
 }
 
-absl::StatusOr<Json> FakeClient::Get(const Resource& r, std::string_view ns,
-                                     std::string_view name, std::string_view sub) {
+absl::StatusOr<Json> FakeClient::Get(const Resource& r, std::string_view ns, std::string_view name,
+                                     std::string_view sub) {
   std::lock_guard<std::mutex> l(mu_);
   Record("get", r, ns, name, sub, nullptr);
   if (auto s = MaybeFail("get", r); !s.ok()) return s;
@@ -341,9 +339,9 @@ absl::StatusOr<Json> FakeClient::Create(const Resource& r, std::string_view ns, 
   Record("create", r, ns, name, "", obj);
   if (auto s = MaybeFail("create", r); !s.ok()) return s;
   if (name.empty()) {
-    return kube::InvalidError(r.kind, r.group, "",
-                              {{"FieldValueRequired", "name or generateName is required",
-                                "metadata.name"}});
+    return kube::InvalidError(
+        r.kind, r.group, "",
+        {{"FieldValueRequired", "name or generateName is required", "metadata.name"}});
   }
   if (r.namespaced) o["metadata"]["namespace"] = std::string(ns.empty() ? "default" : ns);
   Key k{r.resource, NsOf(r, o["metadata"].value("namespace", "")), name};
@@ -368,8 +366,10 @@ absl::StatusOr<Json> FakeClient::WriteLocked(const Resource& r, std::string_view
   Json next;
   if (sub == "status") {
     next = cur;
-    if (obj.contains("status")) next["status"] = obj["status"];
-    else next.erase("status");
+    if (obj.contains("status"))
+      next["status"] = obj["status"];
+    else
+      next.erase("status");
   } else if (sub == "scale") {
     next = cur;
     next["spec"]["replicas"] = obj.value("spec", Json::object()).value("replicas", 0);
@@ -380,8 +380,10 @@ absl::StatusOr<Json> FakeClient::WriteLocked(const Resource& r, std::string_view
       if (cur["metadata"].contains(f)) next["metadata"][f] = cur["metadata"][f];
     }
     if (HasStatusSubresource(r)) {
-      if (cur.contains("status")) next["status"] = cur["status"];
-      else next.erase("status");
+      if (cur.contains("status"))
+        next["status"] = cur["status"];
+      else
+        next.erase("status");
     }
   }
   if (SpecLike(next) != SpecLike(cur)) {
@@ -427,7 +429,8 @@ absl::StatusOr<Json> FakeClient::Patch(const Resource& r, std::string_view ns,
       next.merge_patch(patch);
     }
   } catch (const std::exception& e) {
-    return kube::MakeApiError(422, "Invalid", std::string("the patch could not be applied: ") + e.what());
+    return kube::MakeApiError(422, "Invalid",
+                              std::string("the patch could not be applied: ") + e.what());
   }
   next["metadata"]["name"] = std::string(name);
   bool check_rv = patch.is_object() && patch.contains("metadata") &&

@@ -28,7 +28,7 @@ using kube::Resource;
 class FakeClient : public kube::Client {
  public:
   struct Action {
-    std::string verb;  // get, list, create, update, patch, delete, watch
+    std::string verb;      // get, list, create, update, patch, delete, watch
     std::string resource;  // plural, e.g. "deployments"
     std::string ns;
     std::string name;
@@ -93,7 +93,7 @@ class FakeClient : public kube::Client {
 
   absl::Status MaybeFail(const std::string& verb, const Resource& r);  // REQUIRES mu_
   void Record(std::string verb, const Resource& r, std::string_view ns, std::string_view name,
-              std::string_view sub, Json obj);  // REQUIRES mu_
+              std::string_view sub, Json obj);                  // REQUIRES mu_
   Json StoreLocked(const Resource& r, Json obj, bool created);  // assigns rv; emits event
   void EmitLocked(const Resource& r, kube::WatchEvent::Type type, const Json& obj);
   void DeleteLocked(const Resource& r, const Key& k);

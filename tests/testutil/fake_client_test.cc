@@ -17,7 +17,8 @@ TEST(FakeClient, CreateGetUpdateConflict) {
   auto created = c.Create(kDeployments, "default", Deployment("a", 1));
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ((*created)["metadata"]["generation"], 1);
-  EXPECT_TRUE(absl::IsAlreadyExists(c.Create(kDeployments, "default", Deployment("a", 1)).status()));
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(c.Create(kDeployments, "default", Deployment("a", 1)).status()));
   Json stale = *created;
   Json next = *created;
   next["spec"]["replicas"] = 3;

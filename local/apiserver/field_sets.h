@@ -1,0 +1,200 @@
+// Field sets and managedFields (internal to apiserver_logic): structured-merge-diff's
+// fieldpath.Set over JSON values, used by ServerSideApply (apply.cc) and RecordUpdateManager
+// (managed_fields.cc).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "common/kube/selector.h"
+#include "local/apiserver/merge_types.h"
+
+namespace kfaas::local::fieldsets {
+
+using Json = nlohmann::json;
+using types::Field;
+using types::ListKind;
+using types::Type;
+
+constexpr int kMaxDepth = 1000;
+constexpr char kLastApplied[] = "kubectl.kubernetes.io/last-applied-configuration";
+
+// A path is a sequence of fieldsV1 elements: "f:name", "k:{\"name\":\"web\"}", "v:\"x\"",
+// "i:0".
+using Path = std::vector<std::string>;
+using PathSet = std::set<Path>;
+
+struct ApplyError {
+  absl::Status status;
+};
+
+[[noreturn]] void BadRequest(const std::string& msg);
+
+// JSON text of a value with numbers as Go writes them (80, not 80.0).
+std::string Canonical(const Json& v);
+bool Declared(const Type* t, const std::string& name);
+// fieldpath.Path.String(): ".spec.containers[name=\"web\"].image".
+std::string PathString(const Path& p);
+
+struct WalkResult {
+  PathSet members;
+  std::map<Path, const Json*> leaves;  // members whose value is compared as a whole
+  PathSet all;                         // every value's path
+  PathSet maps;                        // paths of map-typed values (labels, data, ...)
+};
+
+class FieldSetWalker {
+ public:
+  // `strict`: the applied config (missing or duplicate list keys are errors).
+  FieldSetWalker(bool strict, std::string gvk) : strict_(strict), gvk_(std::move(gvk)) {}
+
+  void Run(const Json& root, const Type* t, WalkResult& out) {
+    Path p;
+    Value(root, t, nullptr, p, out, 0);
+  }
+
+  // The path element of a list item; nullopt when it has no usable key (live objects only).
+  std::optional<std::string> ItemElement(const Json& item, const Field& f, const Path& list_path,
+                                         size_t index) const {
+    if (f.list == ListKind::kSet) return "v:" + Canonical(item);
+    if (!item.is_object()) {
+      if (strict_) {
+        BadRequest(Prefix() + PathString(list_path) + ": element " + std::to_string(index) +
+                   ": associative list with keys has an element that is not a map");
+      }
+      return std::nullopt;
+    }
+    Json key = Json::object();
+    for (const auto& k : f.keys) {
+      auto it = item.find(k);
+      if (it != item.end() && !it->is_null()) {
+        key[k] = *it;
+      } else if (auto d = f.key_defaults.find(k); d != f.key_defaults.end()) {
+        key[k] = d->second;
+      } else {
+        if (strict_) {
+          BadRequest(Prefix() + PathString(list_path) + ": element " + std::to_string(index) +
+                     ": associative list with keys has an element that omits key field " +
+                     kube::GoQuote(k) + " (and doesn't have default value)");
+        }
+        return std::nullopt;
+      }
+    }
+    return "k:" + Canonical(key);
+  }
+
+ private:
+  std::string Prefix() const { return "failed to create typed patch object (" + gvk_ + "): "; }
+
+  void Insert(const Path& p, const Json* v, bool leaf, WalkResult& out) {
+    if (p.empty()) return;
+    out.members.insert(p);
+    if (leaf) out.leaves[p] = v;
+  }
+
+  void Value(const Json& v, const Type* t, const Field* f, Path& path, WalkResult& out, int depth) {
+    if (depth > kMaxDepth) BadRequest("object nested too deeply");
+    if (!path.empty()) {
+      out.all.insert(path);
+      if (v.is_object() && t && t->is_map && !t->atomic) out.maps.insert(path);
+    }
+    if (v.is_object()) {
+      if (t && t->atomic) {
+        Insert(path, &v, true, out);
+        return;
+      }
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        const std::string& k = it.key();
+        const Json& val = it.value();
+        path.push_back("f:" + k);
+        Value(val, types::ChildType(t, k), types::FindField(t, k), path, out, depth + 1);
+        if (val.is_null() || (val.is_object() && val.empty())) {
+          Insert(path, &val, true, out);
+        } else if (!Declared(t, k)) {
+          Insert(path, &val, !val.is_object() && !val.is_array(), out);
+        }
+        path.pop_back();
+      }
+      return;
+    }
+    if (v.is_array()) {
+      if (!f || f->list == ListKind::kAtomic) {
+        Insert(path, &v, true, out);
+        return;
+      }
+      std::set<std::string> seen;
+      for (size_t i = 0; i < v.size(); ++i) {
+        auto pe = ItemElement(v[i], *f, path, i);
+        if (!pe) continue;
+        if (!seen.insert(*pe).second) {
+          if (strict_) {
+            std::string key = PathString({*pe});
+            BadRequest(Prefix() + PathString(path) + ": duplicate entries for key " + key);
+          }
+          continue;
+        }
+        path.push_back(*pe);
+        if (f->list == ListKind::kMap) {
+          Value(v[i], f->type ? f->type : types::Unknown(), nullptr, path, out, depth + 1);
+        }
+        Insert(path, &v[i], f->list == ListKind::kSet, out);
+        path.pop_back();
+      }
+      return;
+    }
+    Insert(path, &v, true, out);
+  }
+
+  bool strict_;
+  std::string gvk_;
+};
+
+// The fields the field manager never tracks (apiserver stripmeta).
+PathSet StripSet();
+PathSet Difference(const PathSet& a, const PathSet& b);
+PathSet Intersection(const PathSet& a, const PathSet& b);
+PathSet Union(const PathSet& a, const PathSet& b);
+PathSet FieldSetOf(const Json& obj, const Type* t, bool strict, const std::string& gvk);
+
+struct Comparison {
+  PathSet added, removed, modified;
+};
+
+Comparison Compare(const Json& before, const Json& after, const Type* t);
+// Adds every proper prefix ending in a declared (struct) field.
+PathSet EnsureNamedFieldsAreMembers(const PathSet& s, const Type* root);
+void RemovePath(Json& obj, const Path& p, const Type* root);
+
+struct Entry {
+  std::string manager, operation, api_version, subresource, time;
+  PathSet set;
+};
+
+std::string Identity(const Entry& e);
+// Decodes metadata.managedFields; malformed entries are dropped (*ok = false then).
+std::map<std::string, Entry> DecodeManagedFields(const Json& obj, bool* ok);
+void EncodeManagedFields(Json& obj, const std::map<std::string, Entry>& managers);
+void StripManagedFields(Json& obj);
+std::string PrintManager(const Entry& e);
+std::string Str(const Json& o, const char* k);
+std::string Gvk(const Json& obj);
+
+struct TypeHolder {
+  std::unique_ptr<types::SchemaTypes> schema_types;
+  const Type* root = nullptr;
+};
+
+TypeHolder ResolveType(std::string_view kind, const Json& schema);
+// Removes `changed` from every manager but `self`, and `removed` from all of them.
+void TakeFromOthers(std::map<std::string, Entry>& managers, const std::string& self,
+                    const PathSet& changed, const PathSet& removed);
+
+}  // namespace kfaas::local::fieldsets
