@@ -9,3 +9,7 @@ kfaas_test(NAME kube_watch_decoder_test SRCS kube_watch_decoder_test.cc DEPS kfa
 kfaas_test(NAME kube_config_test SRCS kube_config_test.cc DEPS kfaas::kube kube_test_util)
 kfaas_test(NAME kube_rest_client_test SRCS kube_rest_client_test.cc DEPS kfaas::kube kube_test_util
   LABELS integration)
+kfaas_test(NAME kube_informer_test SRCS kube_informer_test.cc
+  DEPS kfaas::kube kfaas::testutil kube_test_util)
+kfaas_test(NAME kube_informer_integration_test SRCS kube_informer_integration_test.cc
+  DEPS kfaas::kube kube_test_util LABELS integration)
