@@ -120,8 +120,8 @@ inline CommandResult RunCommand(const std::vector<std::string>& argv, const std:
                                 const std::string& stdin_text = "",
                                 std::chrono::seconds timeout = std::chrono::seconds(60)) {
   static int counter = 0;
-  std::string out_path = dir + "/cmd-" + std::to_string(getpid()) + "-" +
-                         std::to_string(counter++) + ".out";
+  std::string out_path =
+      dir + "/cmd-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".out";
   std::string in_path = out_path + ".in";
   std::ofstream(in_path) << stdin_text;
   pid_t pid = fork();
