@@ -87,6 +87,12 @@ class FileSource final : public TokenSource {
   SteadyTime read_at_{};
 };
 
+// A string member, "" when absent or not a string (plugin output is untrusted).
+std::string Str(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string Tail(const std::string& s, size_t n) {
   std::string t = s.size() > n ? "..." + s.substr(s.size() - n) : s;
   return std::string(absl::StripAsciiWhitespace(t));
@@ -300,30 +306,31 @@ absl::StatusOr<ExecCredential> RunExecPlugin(const ExecConfig& exec, const ExecC
     return absl::UnauthenticatedError(
         name + ": decoding stdout: not a JSON ExecCredential: " + Tail(out, 200));
   }
-  if (j.value("kind", "") != "ExecCredential") {
-    return absl::UnauthenticatedError(name + ": decoding stdout: kind is \"" + j.value("kind", "") +
+  if (Str(j, "kind") != "ExecCredential") {
+    return absl::UnauthenticatedError(name + ": decoding stdout: kind is \"" + Str(j, "kind") +
                                       "\", want ExecCredential");
   }
-  if (j.value("apiVersion", "") != exec.api_version) {
-    return absl::UnauthenticatedError(name + ": exec plugin is configured to use API version " +
-                                      exec.api_version + ", plugin returned version " +
-                                      j.value("apiVersion", "(none)"));
+  if (Str(j, "apiVersion") != exec.api_version) {
+    return absl::UnauthenticatedError(
+        name + ": exec plugin is configured to use API version " + exec.api_version +
+        ", plugin returned version " +
+        (Str(j, "apiVersion").empty() ? std::string("(none)") : Str(j, "apiVersion")));
   }
   auto status = j.find("status");
   if (status == j.end() || !status->is_object()) {
     return absl::UnauthenticatedError(name + ": the ExecCredential has no status");
   }
   ExecCredential cred;
-  cred.token = status->value("token", "");
-  cred.client_certificate_pem = status->value("clientCertificateData", "");
-  cred.client_key_pem = status->value("clientKeyData", "");
+  cred.token = Str(*status, "token");
+  cred.client_certificate_pem = Str(*status, "clientCertificateData");
+  cred.client_key_pem = Str(*status, "clientKeyData");
   if (cred.token.empty() && (cred.client_certificate_pem.empty() || cred.client_key_pem.empty())) {
     return absl::UnauthenticatedError(
         name +
         ": the ExecCredential status has neither a token nor clientCertificateData and "
         "clientKeyData");
   }
-  if (auto exp = status->value("expirationTimestamp", ""); !exp.empty()) {
+  if (auto exp = Str(*status, "expirationTimestamp"); !exp.empty()) {
     auto t = ParseRfc3339(exp);
     if (!t) {
       return absl::UnauthenticatedError(name + ": status.expirationTimestamp \"" + exp +

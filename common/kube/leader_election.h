@@ -5,6 +5,13 @@
 // does), renews every retry_period, and gives up leadership when it cannot renew within
 // renew_deadline. On Stop() a leader releases the Lease (holderIdentity cleared, leaseDuration
 // 1 s) so another candidate takes over at once.
+//
+// Callbacks run on the elector's thread and must not block (start work on your own threads).
+// on_stopped_leading runs when leadership ends, by Stop() or by a failure to renew; after a
+// failure the elector becomes a candidate again (a process that must not continue as a
+// non-leader should exit from on_stopped_leading, as controller-runtime does).
+// IsLeader() turns false as soon as renew_deadline passes without a renewal, even while a
+// renewal request is still in flight.
 #pragma once
 
 #include <functional>
@@ -28,6 +35,10 @@ struct LeaderElectionConfig {
   std::function<void()> on_stopped_leading;
   std::function<void(const std::string& identity)> on_new_leader;  // any observed change
 };
+
+// client-go's rules: lease_duration > renew_deadline > 1.2 * retry_period, lease_duration >= 1 s,
+// lease_name and identity set. The LeaderElector constructor CHECKs this.
+absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& config);
 
 class LeaderElector {
  public:

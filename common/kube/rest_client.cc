@@ -319,7 +319,7 @@ absl::Status RestClient::ErrorFromResponse(int status, const std::string& body,
                                            const std::string& retry_after) const {
   absl::Status err;
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_discarded() && j.is_object() && j.value("kind", "") == "Status") {
+  if (!j.is_discarded() && j.is_object() && j.contains("kind") && j["kind"] == "Status") {
     if (!j.contains("details") && ParseRetryAfter(retry_after) > 0) {
       j["details"] = {{"retryAfterSeconds", ParseRetryAfter(retry_after)}};
     }

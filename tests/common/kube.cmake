@@ -13,3 +13,9 @@ kfaas_test(NAME kube_informer_test SRCS kube_informer_test.cc
   DEPS kfaas::kube kfaas::testutil kube_test_util)
 kfaas_test(NAME kube_informer_integration_test SRCS kube_informer_integration_test.cc
   DEPS kfaas::kube kube_test_util LABELS integration)
+kfaas_test(NAME kube_leader_election_test SRCS kube_leader_election_test.cc
+  DEPS kfaas::kube kfaas::testutil kube_test_util)
+kfaas_test(NAME kube_leader_election_integration_test SRCS kube_leader_election_integration_test.cc
+  DEPS kfaas::kube kube_test_util LABELS integration)
+kfaas_test(NAME kube_event_recorder_test SRCS kube_event_recorder_test.cc
+  DEPS kfaas::kube kfaas::testutil kube_test_util)

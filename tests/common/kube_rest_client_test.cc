@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/kube/event_recorder.h"
 #include "common/kube/retry.h"
 #include "tests/common/kube_test_server.h"
 #include "tests/common/kube_test_util.h"
@@ -308,6 +309,24 @@ TEST(RestClient, ClientSideRateLimit) {
   // 2 from the burst, then 3 at 10 qps.
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(280));
   EXPECT_EQ(client->stats().throttled, 3);
+}
+
+TEST(RestClient, EventRecorderWritesAndAggregatesThroughHttp) {
+  FakeApiServer server;
+  auto client = NewClient(server.url());
+  {
+    EventRecorder rec(client, "kfaas-operator");
+    Json fn = {{"apiVersion", "kfaas.dev/v1alpha1"},
+               {"kind", "Function"},
+               {"metadata", {{"name", "hello"}, {"namespace", "default"}, {"uid", "u1"}}}};
+    rec.Record(fn, "Normal", "ScaledUp", "scaled to 1");
+    rec.Record(fn, "Normal", "ScaledUp", "scaled to 1");
+    rec.Flush();
+  }
+  auto events = server.Objects("events");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["count"], 2);
+  EXPECT_EQ(events[0]["involvedObject"]["name"], "hello");
 }
 
 // --- Watch -----------------------------------------------------------------------------
