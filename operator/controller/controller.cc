@@ -105,6 +105,27 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
                        metrics::Type::kGauge, {}, [this] {
                          return std::vector<metrics::Sample>{{{}, double(QueueDepth())}};
                        });
+  auto informer_stat = [this](int64_t kube::Informer::Stats::*field) {
+    return [this, field] {
+      std::vector<metrics::Sample> out;
+      for (kube::Informer* inf : {functions_.get(), deployments_.get(), services_.get()}) {
+        out.push_back({{inf->resource().resource}, double(inf->stats().*field)});
+      }
+      return out;
+    };
+  };
+  registry.AddCallback("kfaas_operator_informer_lists_total",
+                       "Full lists by the operator's informers (1 + relists).",
+                       metrics::Type::kCounter, {"resource"},
+                       informer_stat(&kube::Informer::Stats::lists));
+  registry.AddCallback("kfaas_operator_informer_watches_total",
+                       "Watch connections opened by the operator's informers.",
+                       metrics::Type::kCounter, {"resource"},
+                       informer_stat(&kube::Informer::Stats::watches));
+  registry.AddCallback("kfaas_operator_informer_expired_total",
+                       "410 Expired answers seen by the operator's informers (each means a relist).",
+                       metrics::Type::kCounter, {"resource"},
+                       informer_stat(&kube::Informer::Stats::expired));
   registry.AddCallback(
       "kfaas_operator_functions", "Functions in the operator's cache.", metrics::Type::kGauge, {},
       [this] {
