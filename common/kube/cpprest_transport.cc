@@ -1,9 +1,13 @@
 // The cpprestsdk transport. This is the only file that includes cpprestsdk.
+// pplx/threadpool.h still names boost::asio::io_service, which the project-wide
+// BOOST_ASIO_NO_DEPRECATED hides; cpprestsdk itself is built with it.
+#undef BOOST_ASIO_NO_DEPRECATED
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -183,6 +187,11 @@ class CpprestTransport final : public Transport {
 
   absl::StatusOr<std::unique_ptr<ResponseStream>> Stream(const HttpRequest& req) override {
     Duration timeout = req.timeout > Duration::zero() ? req.timeout : cfg_.timeout;
+    // One http_client (connection pool) per distinct timeout: round stream timeouts up to whole
+    // 5 minutes so randomized watch timeouts share a few clients.
+    constexpr Duration kQuantum = std::chrono::minutes(5);
+    if (timeout > cfg_.timeout)
+      timeout = ((timeout + kQuantum - Duration(1)) / kQuantum) * kQuantum;
     try {
       auto c = ClientFor(timeout);
       auto cts = std::make_shared<pplx::cancellation_token_source>();
@@ -266,7 +275,21 @@ absl::Status NotSentError(std::string_view message) {
 
 bool IsNotSent(const absl::Status& s) { return s.GetPayload(kNotSentPayload).has_value(); }
 
+absl::Status InitCpprestThreadPool(size_t threads) {
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(std::string("cpprestsdk thread pool: ") + e.what());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<Transport>> NewCpprestTransport(const TransportConfig& config) {
+  static std::once_flag pool_once;
+  std::call_once(pool_once, [] {
+    // Fails harmlessly when main() already sized the pool.
+    InitCpprestThreadPool(kDefaultCpprestThreads).IgnoreError();
+  });
   auto t = std::make_shared<CpprestTransport>(config);
   if (auto s = t->Validate(); !s.ok()) return s;
   return std::shared_ptr<Transport>(std::move(t));

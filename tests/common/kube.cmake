@@ -19,3 +19,13 @@ kfaas_test(NAME kube_leader_election_integration_test SRCS kube_leader_election_
   DEPS kfaas::kube kube_test_util LABELS integration)
 kfaas_test(NAME kube_event_recorder_test SRCS kube_event_recorder_test.cc
   DEPS kfaas::kube kfaas::testutil kube_test_util)
+# Against kfaas-local's API server, when it is part of the tree.
+if(TARGET kfaas_apiserver)
+  kfaas_test(NAME kube_apiserver_integration_test SRCS kube_apiserver_integration_test.cc
+    DEPS kfaas::kube kfaas::apiserver kube_test_util LABELS integration TIMEOUT 300)
+endif()
+if(TARGET kfaas_apiserver)
+  # Driven by hack/bench-informer.sh.
+  add_executable(kube_informer_bench kube_informer_bench.cc)
+  target_link_libraries(kube_informer_bench PRIVATE kfaas::kube kfaas::apiserver)
+endif()
