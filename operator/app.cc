@@ -122,7 +122,9 @@ class Operator::Impl {
           .on_stopped_leading = [this] { Signal(&lost_); },
           .on_new_leader =
               [this](const std::string& id) {
-                if (id != config_.identity) KFAAS_LOG(INFO) << "the leader is " << id;
+                if (id != config_.identity) {
+                  KFAAS_LOG(INFO) << "the leader is " << id;
+                }
               },
       };
       elector_ = std::make_unique<kube::LeaderElector>(client_, lc);

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "common/base/log.h"
+#include "operator/controller/slim.h"
 
 namespace kfaas::op {
 
@@ -53,9 +54,13 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
       .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
   kube::InformerOptions copts{
       .ns = opts_.watch_namespace, .label_selector = kLabelFunction, .clock = &clock_};
-  functions_ = std::make_unique<kube::Informer>(client_, kFunctions, fopts);
-  deployments_ = std::make_unique<kube::Informer>(client_, kDeployments, copts);
-  services_ = std::make_unique<kube::Informer>(client_, kServices, copts);
+  // The caches hold slim objects (operator/controller/slim.h).
+  functions_ =
+      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimFunction), kFunctions, fopts);
+  deployments_ = std::make_unique<kube::Informer>(SlimmingClient(client_, SlimDeployment),
+                                                  kDeployments, copts);
+  services_ =
+      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimService), kServices, copts);
   cache_ = std::make_unique<InformerCache>(*functions_, *deployments_, *services_);
   reconciler_ = std::make_unique<Reconciler>(*client_, *cache_, events, clock_, opts_.reconciler);
   queue_ = std::make_unique<kube::WorkQueue>(clock_, kube::DefaultControllerRateLimiter(clock_));
@@ -105,6 +110,27 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
                        metrics::Type::kGauge, {}, [this] {
                          return std::vector<metrics::Sample>{{{}, double(QueueDepth())}};
                        });
+  auto informer_stat = [this](int64_t kube::Informer::Stats::*field) {
+    return [this, field] {
+      std::vector<metrics::Sample> out;
+      for (kube::Informer* inf : {functions_.get(), deployments_.get(), services_.get()}) {
+        out.push_back({{inf->resource().resource}, double(inf->stats().*field)});
+      }
+      return out;
+    };
+  };
+  registry.AddCallback("kfaas_operator_informer_lists_total",
+                       "Full lists by the operator's informers (1 + relists).",
+                       metrics::Type::kCounter, {"resource"},
+                       informer_stat(&kube::Informer::Stats::lists));
+  registry.AddCallback("kfaas_operator_informer_watches_total",
+                       "Watch connections opened by the operator's informers.",
+                       metrics::Type::kCounter, {"resource"},
+                       informer_stat(&kube::Informer::Stats::watches));
+  registry.AddCallback(
+      "kfaas_operator_informer_expired_total",
+      "410 Expired answers seen by the operator's informers (each means a relist).",
+      metrics::Type::kCounter, {"resource"}, informer_stat(&kube::Informer::Stats::expired));
   registry.AddCallback(
       "kfaas_operator_functions", "Functions in the operator's cache.", metrics::Type::kGauge, {},
       [this] {

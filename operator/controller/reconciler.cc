@@ -197,6 +197,7 @@ Reconciler::ChildOutcome Reconciler::ReconcileChild(const kube::Resource& r, con
   const kube::WriteOptions wopts{.field_manager = opts_.field_manager};
 
   Json live;
+  bool fresh = false;  // `live` came from the API, not the (slim, maybe stale) cache
   if (cached) {
     live = *cached;
   } else {
@@ -219,27 +220,39 @@ Reconciler::ChildOutcome Reconciler::ReconcileChild(const kube::Resource& r, con
       return out;
     }
     live = std::move(*got);
+    fresh = true;
   }
 
-  if (ControllerFunctionUid(live) != fn.uid) {
-    out.conflict = true;
-    out.failed_reason = r.kind + "Conflict";
-    out.failed_message = "a " + r.kind + " named \"" + fn.name +
-                         "\" already exists and is not controlled by this Function: delete or "
-                         "rename that " +
-                         r.kind + ", or rename the Function";
-    return out;
-  }
-
-  if (r == kDeployments) {
-    desired["spec"]["replicas"] =
-        DesiredReplicas(fn.spec.scale, IntAt(live, "spec", "replicas", 1));
-  }
   std::string diff;
-  if (MetadataMatches(desired, live, fn.uid, &diff) &&
-      IsDerivative(desired["spec"], live.value("spec", Json::object()), &diff)) {
-    out.live = std::move(live);
-    return out;
+  for (int pass = 0; pass < 2; ++pass) {
+    if (ControllerFunctionUid(live) != fn.uid) {
+      out.conflict = true;
+      out.failed_reason = r.kind + "Conflict";
+      out.failed_message = "a " + r.kind + " named \"" + fn.name +
+                           "\" already exists and is not controlled by this Function: delete or "
+                           "rename that " +
+                           r.kind + ", or rename the Function";
+      return out;
+    }
+    if (r == kDeployments) {
+      desired["spec"]["replicas"] =
+          DesiredReplicas(fn.spec.scale, IntAt(live, "spec", "replicas", 1));
+    }
+    if (MetadataMatches(desired, live, fn.uid, &diff) &&
+        IsDerivative(desired["spec"], live.value("spec", Json::object()), &diff)) {
+      out.live = std::move(live);
+      return out;
+    }
+    if (fresh) break;
+    // The cache holds slim objects and may be behind: decide and write from the full,
+    // current object.
+    auto got = client_.Get(r, fn.ns, fn.name);
+    if (!got.ok()) {
+      fail("get", got.status());
+      return out;
+    }
+    live = std::move(*got);
+    fresh = true;
   }
   if (!diff.empty() && diff.rfind("metadata", 0) != 0) diff = "spec." + diff;
   auto updated = client_.Update(r, fn.ns, Merge(live, desired, fn.uid), {}, wopts);
