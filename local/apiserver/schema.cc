@@ -107,10 +107,10 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep) {
 // The formats apiextensions keeps (StripUnsupportedFormatsPostProcess); others are ignored.
 std::string SupportedFormat(const Json& s) {
   static const std::set<std::string> kSupported = {
-      "bsonobjectid", "uri",    "email",      "hostname", "ipv4",     "ipv6",     "cidr",
-      "mac",          "uuid",   "uuid3",      "uuid4",    "uuid5",    "isbn",     "isbn10",
-      "isbn13",       "creditcard", "ssn",    "hexcolor", "rgbcolor", "byte",     "password",
-      "date",         "duration", "datetime"};
+      "bsonobjectid", "uri",    "email",    "hostname",   "ipv4",     "ipv6",
+      "cidr",         "mac",    "uuid",     "uuid3",      "uuid4",    "uuid5",
+      "isbn",         "isbn10", "isbn13",   "creditcard", "ssn",      "hexcolor",
+      "rgbcolor",     "byte",   "password", "date",       "duration", "datetime"};
   std::string f = Str(s, "format");
   if (f.empty()) return "";
   std::string normalized;
@@ -186,15 +186,15 @@ kube::Cause Duplicate(const std::string& field, const std::string& value) {
   return {"FieldValueDuplicate", "Duplicate value: " + value, field};
 }
 kube::Cause TooLong(const std::string& field, long long max) {
-  std::string detail = max >= 0 ? "may not be more than " + std::to_string(max) +
-                                      (max == 1 ? " byte" : " bytes")
-                                : "value is too long";
+  std::string detail =
+      max >= 0 ? "may not be more than " + std::to_string(max) + (max == 1 ? " byte" : " bytes")
+               : "value is too long";
   return {"FieldValueTooLong", "Too long: " + detail, field};
 }
 kube::Cause TooMany(const std::string& field, long long actual, long long max) {
-  std::string detail = max >= 0 ? "must have at most " + std::to_string(max) +
-                                      (max == 1 ? " item" : " items")
-                                : "has too many items";
+  std::string detail =
+      max >= 0 ? "must have at most " + std::to_string(max) + (max == 1 ? " item" : " items")
+               : "has too many items";
   return {"FieldValueTooMany", "Too many: " + std::to_string(actual) + ": " + detail, field};
 }
 // Errors kube-openapi reports as plain errors.New (anyOf/oneOf/allOf/not): the server turns
@@ -205,9 +205,7 @@ kube::Cause Composite(const std::string& msg) { return Invalid("<nil>", "\"\"", 
 std::string Child(const std::string& path, const std::string& name) {
   return path.empty() ? name : path + "." + name;
 }
-std::string Key(const std::string& path, const std::string& key) {
-  return path + "[" + key + "]";
-}
+std::string Key(const std::string& path, const std::string& key) { return path + "[" + key + "]"; }
 std::string Index(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
@@ -236,11 +234,11 @@ std::string RegexErrorText(const re2::RE2& re) {
 // ---- formats (kube-openapi strfmt, the subset apiextensions supports) ----
 
 bool AllHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 bool AllDigits(std::string_view s) {
-  return !s.empty() &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool ParseIPv4(std::string_view s) {
@@ -402,8 +400,9 @@ bool ValidFormat(const std::string& format, const std::string& v) {
   }
   if (f == "hostname") {
     return v.size() <= 255 &&
-           match("([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}"
-                 "[a-zA-Z0-9])?)*\\.?");
+           match(
+               "([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}"
+               "[a-zA-Z0-9])?)*\\.?");
   }
   if (f == "email") return match("[^@\\s]+@[^@\\s]+");
   if (f == "mac") {
@@ -438,9 +437,9 @@ class Validator {
     std::string format = SupportedFormat(s);
     if (v.is_null()) {
       if (!types.empty() && !Contains(types, "null") && !Nullable(s)) {
-        out_->push_back(TypeInvalid(FieldOf(name), "\"null\"",
-                                    name + " in body must be of type " + Join(types, ",") +
-                                        ": \"null\""));
+        out_->push_back(
+            TypeInvalid(FieldOf(name), "\"null\"",
+                        name + " in body must be of type " + Join(types, ",") + ": \"null\""));
       }
       Enum(s, v, name);
       return;
@@ -464,10 +463,10 @@ class Validator {
  private:
   void TooDeep() {
     if (!too_deep_) {
-      out_->push_back({"InternalError",
-                       "Internal error: schema nested deeper than " + std::to_string(kMaxDepth) +
-                           " levels",
-                       "<nil>"});
+      out_->push_back(
+          {"InternalError",
+           "Internal error: schema nested deeper than " + std::to_string(kMaxDepth) + " levels",
+           "<nil>"});
     }
     too_deep_ = true;
   }
@@ -477,16 +476,16 @@ class Validator {
     if (types.empty() && format.empty()) return;
     std::string sch = SchType(v);
     std::string data_format = sch == "integer" ? "int64" : sch == "number" ? "float64" : "";
-    bool is_float_int = sch == "number" && IsJsonIntegerFloat(gofmt::AsDouble(v)) &&
-                        Contains(types, "integer");
+    bool is_float_int =
+        sch == "number" && IsJsonIntegerFloat(gofmt::AsDouble(v)) && Contains(types, "integer");
     bool is_int_float = sch == "integer" && Contains(types, "number");
     bool kind_string = v.is_string();
     bool kind_slice = v.is_array();
     if (!kind_string && !kind_slice && !format.empty() &&
         !(Contains(types, sch) || data_format == format || is_float_int || is_int_float)) {
-      out_->push_back(TypeInvalid(FieldOf(name), kube::GoQuote(data_format),
-                                  name + " in body must be of type " + format + ": " +
-                                      kube::GoQuote(data_format)));
+      out_->push_back(TypeInvalid(
+          FieldOf(name), kube::GoQuote(data_format),
+          name + " in body must be of type " + format + ": " + kube::GoQuote(data_format)));
       return;
     }
     if (!(Contains(types, "number") || Contains(types, "integer")) && !format.empty() &&
@@ -552,9 +551,10 @@ class Validator {
         }
       }
       if (valid != 1) {
-        std::string more =
-            valid == 0 ? "Found none valid" : "Found " + std::to_string(valid) + " valid alternatives";
-        out_->push_back(Composite(quoted + " must validate one and only one schema (oneOf). " + more));
+        std::string more = valid == 0 ? "Found none valid"
+                                      : "Found " + std::to_string(valid) + " valid alternatives";
+        out_->push_back(
+            Composite(quoted + " must validate one and only one schema (oneOf). " + more));
         if (valid == 0) out_->insert(out_->end(), best.begin(), best.end());
       }
     }
@@ -603,9 +603,9 @@ class Validator {
       return;
     }
     if (IntField(s, "minLength", &n) && runes < n) {
-      out_->push_back(Invalid(FieldOf(name), kube::GoQuote(str),
-                              name + " in body should be at least " + std::to_string(n) +
-                                  " chars long"));
+      out_->push_back(
+          Invalid(FieldOf(name), kube::GoQuote(str),
+                  name + " in body should be at least " + std::to_string(n) + " chars long"));
       return;
     }
     std::string pattern = Str(s, "pattern");
@@ -636,10 +636,10 @@ class Validator {
     double factor;
     if (NumField(s, "multipleOf", &factor)) {
       if (factor < 0) {
-        out_->push_back(Invalid(FieldOf(name), value,
-                                "factor MultipleOf declared for " + name + " must be positive: " +
-                                    (is_int ? std::to_string(to_int(factor))
-                                            : gofmt::FloatV(factor))));
+        out_->push_back(
+            Invalid(FieldOf(name), value,
+                    "factor MultipleOf declared for " + name + " must be positive: " +
+                        (is_int ? std::to_string(to_int(factor)) : gofmt::FloatV(factor))));
       } else if (is_int && to_int(factor) != 0) {
         long long f = to_int(factor);
         if (iv % f != 0) {
@@ -649,9 +649,9 @@ class Validator {
       } else if (factor > 0) {
         double mult = factor < 1 ? 1 / factor * fv : fv / factor;
         if (!IsJsonIntegerFloat(mult)) {
-          out_->push_back(Invalid(FieldOf(name), value,
-                                  name + " in body should be a multiple of " +
-                                      gofmt::FloatV(factor)));
+          out_->push_back(
+              Invalid(FieldOf(name), value,
+                      name + " in body should be a multiple of " + gofmt::FloatV(factor)));
         }
       }
     }
@@ -669,9 +669,9 @@ class Validator {
         shown = gofmt::FloatV(bound);
       }
       if (bad) {
-        out_->push_back(Invalid(FieldOf(name), value,
-                                name + " in body should be greater than " +
-                                    (excl ? "" : "or equal to ") + shown));
+        out_->push_back(Invalid(
+            FieldOf(name), value,
+            name + " in body should be greater than " + (excl ? "" : "or equal to ") + shown));
       }
     }
     if (NumField(s, "maximum", &bound)) {
@@ -687,9 +687,9 @@ class Validator {
         shown = gofmt::FloatV(bound);
       }
       if (bad) {
-        out_->push_back(Invalid(FieldOf(name), value,
-                                name + " in body should be less than " +
-                                    (excl ? "" : "or equal to ") + shown));
+        out_->push_back(
+            Invalid(FieldOf(name), value,
+                    name + " in body should be less than " + (excl ? "" : "or equal to ") + shown));
       }
     }
   }
@@ -703,9 +703,9 @@ class Validator {
     long long n;
     long long size = static_cast<long long>(v.size());
     if (IntField(s, "minItems", &n) && size < n) {
-      out_->push_back(Invalid(FieldOf(name), std::to_string(size),
-                              name + " in body should have at least " + std::to_string(n) +
-                                  " items"));
+      out_->push_back(
+          Invalid(FieldOf(name), std::to_string(size),
+                  name + " in body should have at least " + std::to_string(n) + " items"));
     }
     if (IntField(s, "maxItems", &n) && size > n) {
       out_->push_back(TooMany(FieldOf(name), size, n));
@@ -714,8 +714,8 @@ class Validator {
       std::set<std::string> seen;
       for (const auto& e : v) {
         if (!seen.insert(e.dump()).second) {
-          out_->push_back(Invalid(FieldOf(name), "\"\"",
-                                  name + " in body shouldn't contain duplicates"));
+          out_->push_back(
+              Invalid(FieldOf(name), "\"\"", name + " in body shouldn't contain duplicates"));
           break;
         }
       }
@@ -755,9 +755,9 @@ class Validator {
     long long n;
     long long keys = static_cast<long long>(v.size());
     if (IntField(s, "minProperties", &n) && keys < n) {
-      out_->push_back(Invalid(FieldOf(name), std::to_string(keys),
-                              name + " in body should have at least " + std::to_string(n) +
-                                  " properties"));
+      out_->push_back(
+          Invalid(FieldOf(name), std::to_string(keys),
+                  name + " in body should have at least " + std::to_string(n) + " properties"));
       return;
     }
     if (IntField(s, "maxProperties", &n) && keys > n) {
@@ -960,8 +960,7 @@ void NormalizeIntegralFloats(Json& root) {
     stack.pop_back();
     if (j->is_number_float()) {
       double d = j->get<double>();
-      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.2e18 &&
-          std::fabs(d) < 1e21) {
+      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.2e18 && std::fabs(d) < 1e21) {
         *j = static_cast<long long>(d);
       }
     } else if (j->is_object() || j->is_array()) {
@@ -989,8 +988,8 @@ void ValidateEmbedded(const Json& x, const Json* s, const std::string& path,
         } else if (it->get<std::string>().empty()) {
           errs.push_back(Invalid(Child(path, k), "\"\"", "must not be empty"));
         } else if (std::string(k) == "apiVersion" &&
-                   std::count(it->get<std::string>().begin(), it->get<std::string>().end(),
-                              '/') > 1) {
+                   std::count(it->get<std::string>().begin(), it->get<std::string>().end(), '/') >
+                       1) {
           errs.push_back(Invalid(Child(path, k), kube::GoQuote(it->get<std::string>()),
                                  "unexpected GroupVersion string: " + it->get<std::string>()));
         }
@@ -1100,12 +1099,14 @@ class StructuralChecker {
       schema_errs.push_back(Invalid(path, gofmt::ErrorValue(s), "must be an object"));
       return;
     }
-    if (s.contains("$ref")) schema_errs.push_back(Forbidden(Child(path, "$ref"), "$ref is not supported"));
+    if (s.contains("$ref"))
+      schema_errs.push_back(Forbidden(Child(path, "$ref"), "$ref is not supported"));
     if (const Json* t = Get(s, "type")) {
       static const std::vector<std::string> kTypes = {"array",  "boolean", "integer",
                                                       "number", "object",  "string"};
       if (!t->is_string()) {
-        schema_errs.push_back(Invalid(Child(path, "type"), gofmt::ErrorValue(*t), "must be a string"));
+        schema_errs.push_back(
+            Invalid(Child(path, "type"), gofmt::ErrorValue(*t), "must be a string"));
       } else if (!t->get<std::string>().empty() && !Contains(kTypes, t->get<std::string>())) {
         schema_errs.push_back(
             NotSupported(Child(path, "type"), kube::GoQuote(t->get<std::string>()), kTypes));
@@ -1116,8 +1117,9 @@ class StructuralChecker {
     if (a) {
       Additional(s, nullptr, &addl_false);
       if (Properties(s) && !Properties(s)->empty()) {
-        schema_errs.push_back(Forbidden(Child(path, "additionalProperties"),
-                                        "additionalProperties and properties are mutual exclusive"));
+        schema_errs.push_back(
+            Forbidden(Child(path, "additionalProperties"),
+                      "additionalProperties and properties are mutual exclusive"));
       } else if (addl_false) {
         schema_errs.push_back(Forbidden(Child(path, "additionalProperties"),
                                         "additionalProperties cannot be set to false"));
@@ -1132,8 +1134,8 @@ class StructuralChecker {
                                       "uniqueItems cannot be set to true since the runtime "
                                       "complexity becomes quadratic"));
     }
-    if (const Json* p = Get(s, "x-kubernetes-preserve-unknown-fields"); p && p->is_boolean() &&
-                                                                       !p->get<bool>()) {
+    if (const Json* p = Get(s, "x-kubernetes-preserve-unknown-fields");
+        p && p->is_boolean() && !p->get<bool>()) {
       schema_errs.push_back(Invalid(Child(path, "x-kubernetes-preserve-unknown-fields"), "false",
                                     "must be true or undefined"));
     }
@@ -1156,17 +1158,19 @@ class StructuralChecker {
                                       "must not be set if x-kubernetes-list-type is not map"));
     }
     if (const Json* r = Get(s, "required"); r && !r->is_array()) {
-      schema_errs.push_back(Invalid(Child(path, "required"), gofmt::ErrorValue(*r),
-                                    "must be a list of strings"));
+      schema_errs.push_back(
+          Invalid(Child(path, "required"), gofmt::ErrorValue(*r), "must be a list of strings"));
     }
     if (const Json* e = Get(s, "enum"); e && !e->is_array()) {
       schema_errs.push_back(Invalid(Child(path, "enum"), gofmt::ErrorValue(*e), "must be a list"));
     }
     if (const Json* p = Get(s, "properties"); p && !p->is_object()) {
-      schema_errs.push_back(Invalid(Child(path, "properties"), gofmt::ErrorValue(*p), "must be an object"));
+      schema_errs.push_back(
+          Invalid(Child(path, "properties"), gofmt::ErrorValue(*p), "must be an object"));
     }
     if (const Json* i = Get(s, "items"); i && !i->is_object() && !i->is_array()) {
-      schema_errs.push_back(Invalid(Child(path, "items"), gofmt::ErrorValue(*i), "must be a schema"));
+      schema_errs.push_back(
+          Invalid(Child(path, "items"), gofmt::ErrorValue(*i), "must be a schema"));
     }
     if (const Json* d = Default(s)) {
       // The default must itself be valid (after pruning) against the schema.
@@ -1184,14 +1188,15 @@ class StructuralChecker {
         schema_errs.push_back(c);
       }
     }
-    for (const char* key : {"patternProperties", "definitions", "dependencies", "additionalItems"}) {
+    for (const char* key :
+         {"patternProperties", "definitions", "dependencies", "additionalItems"}) {
       if (s.contains(key)) {
         schema_errs.push_back(Forbidden(Child(path, key), std::string(key) + " is not supported"));
       }
     }
     if (const Json* i = Get(s, "items"); i && i->is_array()) {
-      schema_errs.push_back(Forbidden(Child(path, "items"),
-                                      "items must be a schema object and not an array"));
+      schema_errs.push_back(
+          Forbidden(Child(path, "items"), "items must be a schema object and not an array"));
     }
     if (const Json* props = Properties(s)) {
       for (auto it = props->begin(); it != props->end(); ++it) {
@@ -1220,7 +1225,8 @@ class StructuralChecker {
     if (type == "array" && !Items(s)) {
       structural_errs.push_back(Required(Child(path, "items"), "must be specified"));
     }
-    if (const Json* items = Items(s)) Invariants(*items, Level::kItem, Child(path, "items"), depth + 1);
+    if (const Json* items = Items(s))
+      Invariants(*items, Level::kItem, Child(path, "items"), depth + 1);
     if (const Json* props = Properties(s)) {
       for (auto it = props->begin(); it != props->end(); ++it) {
         Invariants(it.value(), Level::kField, Key(Child(path, "properties"), it.key()), depth + 1);
@@ -1247,11 +1253,12 @@ class StructuralChecker {
     bool check_metadata = lvl == Level::kRoot || Embedded(s);
     if (Embedded(s) && type != "object") {
       if (type.empty()) {
-        structural_errs.push_back(Required(Child(path, "type"),
-                                           "must be object if x-kubernetes-embedded-resource is true"));
+        structural_errs.push_back(Required(
+            Child(path, "type"), "must be object if x-kubernetes-embedded-resource is true"));
       } else {
-        structural_errs.push_back(Invalid(Child(path, "type"), kube::GoQuote(type),
-                                          "must be object if x-kubernetes-embedded-resource is true"));
+        structural_errs.push_back(
+            Invalid(Child(path, "type"), kube::GoQuote(type),
+                    "must be object if x-kubernetes-embedded-resource is true"));
       }
     } else if (type.empty() && !IntOrString(s) && !Preserve(s)) {
       const char* detail = lvl == Level::kRoot   ? "must not be empty at the root"
@@ -1260,8 +1267,9 @@ class StructuralChecker {
       structural_errs.push_back(Required(Child(path, "type"), detail));
     }
     if (Embedded(s) && Get(s, "additionalProperties")) {
-      structural_errs.push_back(Forbidden(Child(path, "additionalProperties"),
-                                          "must not be used if x-kubernetes-embedded-resource is set"));
+      structural_errs.push_back(
+          Forbidden(Child(path, "additionalProperties"),
+                    "must not be used if x-kubernetes-embedded-resource is set"));
     }
     if (lvl == Level::kRoot && !type.empty() && type != "object") {
       structural_errs.push_back(
@@ -1294,9 +1302,10 @@ class StructuralChecker {
           ok = false;
         }
         if (!ok) {
-          structural_errs.push_back(Forbidden(Key(Child(path, "properties"), "metadata"),
-                                              "must not specify anything other than name and "
-                                              "generateName, but metadata is implicitly specified"));
+          structural_errs.push_back(
+              Forbidden(Key(Child(path, "properties"), "metadata"),
+                        "must not specify anything other than name and "
+                        "generateName, but metadata is implicitly specified"));
         }
       }
     }
@@ -1312,8 +1321,8 @@ class StructuralChecker {
   void TooDeep(const std::string& path) {
     if (too_deep_) return;
     too_deep_ = true;
-    schema_errs.push_back(Forbidden(path, "must not be nested more than " +
-                                              std::to_string(kMaxDepth) + " levels deep"));
+    schema_errs.push_back(Forbidden(
+        path, "must not be nested more than " + std::to_string(kMaxDepth) + " levels deep"));
   }
 
   static bool IsIntOrStringPair(const Json* any) {
@@ -1339,20 +1348,22 @@ class StructuralChecker {
       for (size_t i = 0; i < arr->size(); ++i) fn((*arr)[i], Index(Child(path, key), i), i);
     };
     if (!skip_any_of) {
-      each("anyOf", [&](const Json& n, const std::string& p, size_t) { Nested(n, false, p, depth + 1); });
+      each("anyOf",
+           [&](const Json& n, const std::string& p, size_t) { Nested(n, false, p, depth + 1); });
     }
     each("allOf", [&](const Json& n, const std::string& p, size_t i) {
       Nested(n, skip_first_all_of_any_of && i == 0, p, depth + 1);
     });
-    each("oneOf", [&](const Json& n, const std::string& p, size_t) { Nested(n, false, p, depth + 1); });
+    each("oneOf",
+         [&](const Json& n, const std::string& p, size_t) { Nested(n, false, p, depth + 1); });
     if (const Json* n = Get(v, "not")) Nested(*n, false, Child(path, "not"), depth + 1);
     std::string pattern = Str(v, "pattern");
     if (!pattern.empty()) {
       auto re = CompileRegex(pattern);
       if (!re->ok()) {
-        structural_errs.push_back(Invalid(Child(path, "pattern"), kube::GoQuote(pattern),
-                                          "must be a valid regular expression, but isn't: " +
-                                              RegexErrorText(*re)));
+        structural_errs.push_back(
+            Invalid(Child(path, "pattern"), kube::GoQuote(pattern),
+                    "must be a valid regular expression, but isn't: " + RegexErrorText(*re)));
       }
     }
   }
@@ -1374,16 +1385,19 @@ class StructuralChecker {
       structural_errs.push_back(Forbidden(Child(path, key), detail));
     };
     if (!Str(v, "type").empty()) forbid("type", "must be empty to be structural");
-    if (v.contains("additionalProperties")) forbid("additionalProperties", "must be undefined to be structural");
+    if (v.contains("additionalProperties"))
+      forbid("additionalProperties", "must be undefined to be structural");
     if (v.contains("default")) forbid("default", "must be undefined to be structural");
     if (!Str(v, "title").empty()) forbid("title", "must be empty to be structural");
     if (!Str(v, "description").empty()) forbid("description", "must be empty to be structural");
     if (Nullable(v)) forbid("nullable", "must be false to be structural");
-    if (Preserve(v)) forbid("x-kubernetes-preserve-unknown-fields", "must be false to be structural");
+    if (Preserve(v))
+      forbid("x-kubernetes-preserve-unknown-fields", "must be false to be structural");
     if (Embedded(v)) forbid("x-kubernetes-embedded-resource", "must be false to be structural");
     if (IntOrString(v)) forbid("x-kubernetes-int-or-string", "must be false to be structural");
     if (!MapKeys(v).empty()) forbid("x-kubernetes-list-map-keys", "must be empty to be structural");
-    if (v.contains("x-kubernetes-list-type")) forbid("x-kubernetes-list-type", "must be undefined to be structural");
+    if (v.contains("x-kubernetes-list-type"))
+      forbid("x-kubernetes-list-type", "must be undefined to be structural");
   }
 
   // Every property or items named under a logic junctor must exist in the structural part.
@@ -1439,9 +1453,9 @@ SchemaResult ProcessObject(const Json& schema, Json& obj) {
   SchemaResult r;
   try {
     if (!obj.is_object()) {
-      r.errors.push_back(TypeInvalid("<nil>", kube::GoQuote(SchType(obj)),
-                                     " in body must be of type object: " +
-                                         kube::GoQuote(SchType(obj))));
+      r.errors.push_back(
+          TypeInvalid("<nil>", kube::GoQuote(SchType(obj)),
+                      " in body must be of type object: " + kube::GoQuote(SchType(obj))));
       return r;
     }
     Pruner(&r.unknown_fields).Prune(obj, &schema, /*root=*/true, 0);
@@ -1464,10 +1478,9 @@ std::vector<kube::Cause> CheckStructural(const Json& schema, const std::string& 
     c.CheckSchema(schema, field_prefix, 0);
     if (!c.schema_errs.empty()) return c.schema_errs;
     c.Invariants(schema, Level::kRoot, field_prefix, 0);
-    std::stable_sort(c.structural_errs.begin(), c.structural_errs.end(),
-                     [](const kube::Cause& a, const kube::Cause& b) {
-                       return CauseString(a) < CauseString(b);
-                     });
+    std::stable_sort(
+        c.structural_errs.begin(), c.structural_errs.end(),
+        [](const kube::Cause& a, const kube::Cause& b) { return CauseString(a) < CauseString(b); });
     return c.structural_errs;
   } catch (const std::exception& e) {
     return {{"InternalError", std::string("Internal error: ") + e.what(), field_prefix}};
