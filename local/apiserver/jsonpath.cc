@@ -27,13 +27,13 @@ struct Operand {
 struct Step {
   enum class Kind { kField, kWildcard, kRecursive, kSlice, kFieldUnion, kIndexUnion, kFilter };
   Kind kind = Kind::kField;
-  std::string name;                  // kField
-  std::vector<std::string> names;    // kFieldUnion
-  std::vector<long long> indexes;    // kIndexUnion
+  std::string name;                           // kField
+  std::vector<std::string> names;             // kFieldUnion
+  std::vector<long long> indexes;             // kIndexUnion
   std::optional<long long> start, end, step;  // kSlice
-  bool single_index = false;         // kSlice written as [n]
-  std::string op;                    // kFilter: "exists", "==", ...
-  Operand left, right;               // kFilter
+  bool single_index = false;                  // kSlice written as [n]
+  std::string op;                             // kFilter: "exists", "==", ...
+  Operand left, right;                        // kFilter
 };
 
 struct Segment {
@@ -278,7 +278,8 @@ class Parser {
         st.op = "exists";
       } else {
         size_t op_end = op_start;
-        while (op_end < expr.size() && std::string("!<>=").find(expr[op_end]) != std::string::npos) {
+        while (op_end < expr.size() &&
+               std::string("!<>=").find(expr[op_end]) != std::string::npos) {
           ++op_end;
         }
         st.op = expr.substr(op_start, op_end - op_start);
@@ -327,8 +328,8 @@ class Parser {
       size_t start = 0;
       while (true) {
         size_t comma = inner.find(',', start);
-        std::string part = inner.substr(start, comma == std::string::npos ? std::string::npos
-                                                                          : comma - start);
+        std::string part =
+            inner.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         auto n = ParseInt(part);
         if (!n) return absl::InvalidArgumentError("invalid array index " + part);
         st.indexes.push_back(*n);
@@ -342,8 +343,8 @@ class Parser {
     size_t start = 0;
     while (true) {
       size_t colon = inner.find(':', start);
-      parts.push_back(inner.substr(start, colon == std::string::npos ? std::string::npos
-                                                                     : colon - start));
+      parts.push_back(
+          inner.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
       if (colon == std::string::npos) break;
       start = colon + 1;
     }
@@ -639,8 +640,7 @@ absl::Status RunTemplate(const std::vector<Segment>& segs, size_t begin, size_t 
 
 }  // namespace
 
-absl::StatusOr<std::vector<Json>> EvaluateJsonPathValues(const Json& obj,
-                                                         const std::string& path) {
+absl::StatusOr<std::vector<Json>> EvaluateJsonPathValues(const Json& obj, const std::string& path) {
   try {
     std::string tmpl = NormalizeTemplate(path);
     Parser p(tmpl, 0);

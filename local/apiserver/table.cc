@@ -472,8 +472,15 @@ Row PrintEvent(const Json& ev, WallTime now) {
   while (lead < message.size() && ws(message[lead])) ++lead;
   message.erase(0, lead);
   Row row;
-  row.cells = {last,   Str(Get(ev, "type")), Str(Get(ev, "reason")), target,
-               Str(Get(io, "fieldPath")), source, message, first, count,
+  row.cells = {last,
+               Str(Get(ev, "type")),
+               Str(Get(ev, "reason")),
+               target,
+               Str(Get(io, "fieldPath")),
+               source,
+               message,
+               first,
+               count,
                Str(Get(ev, "metadata", "name"))};
   return row;
 }
@@ -554,9 +561,9 @@ Json ColumnJson(const TableColumn& c) {
 }
 
 bool IsBuiltinPrinter(const std::string& resource) {
-  static const char* kKnown[] = {"pods",       "deployments",    "services",   "endpoints",
-                                 "endpointslices", "events",     "namespaces", "configmaps",
-                                 "secrets",    "serviceaccounts", "leases"};
+  static const char* kKnown[] = {"pods",           "deployments",     "services",   "endpoints",
+                                 "endpointslices", "events",          "namespaces", "configmaps",
+                                 "secrets",        "serviceaccounts", "leases"};
   return std::find(std::begin(kKnown), std::end(kKnown), resource) != std::end(kKnown);
 }
 
@@ -571,21 +578,22 @@ std::string HumanAge(const Json& timestamp, WallTime now) {
 
 std::vector<TableColumn> BuiltinColumns(const std::string& resource) {
   if (resource == "pods") {
-    return {NameCol(),
-            Col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
-            Col("Status", "The aggregate status of the containers in this pod."),
-            Col("Restarts",
-                "The number of times the containers in this pod have been restarted and when the "
-                "last container in this pod has restarted."),
-            AgeCol(),
-            Col("IP", "podIP address allocated to the pod. Routable at least within the cluster.",
-                1),
-            Col("Node", "NodeName indicates in which node this pod is scheduled.", 1),
-            Col("Nominated Node",
-                "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
-            Col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod "
-                                   "readiness.",
-                1)};
+    return {
+        NameCol(),
+        Col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+        Col("Status", "The aggregate status of the containers in this pod."),
+        Col("Restarts",
+            "The number of times the containers in this pod have been restarted and when the "
+            "last container in this pod has restarted."),
+        AgeCol(),
+        Col("IP", "podIP address allocated to the pod. Routable at least within the cluster.", 1),
+        Col("Node", "NodeName indicates in which node this pod is scheduled.", 1),
+        Col("Nominated Node",
+            "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
+        Col("Readiness Gates",
+            "If specified, all readiness gates will be evaluated for pod "
+            "readiness.",
+            1)};
   }
   if (resource == "deployments") {
     return {NameCol(),
@@ -605,39 +613,46 @@ std::vector<TableColumn> BuiltinColumns(const std::string& resource) {
                 1)};
   }
   if (resource == "services") {
-    return {NameCol(),
-            Col("Type", "type determines how the Service is exposed."),
-            Col("Cluster-IP", "clusterIP is the IP address of the service."),
-            Col("External-IP", "externalIPs is a list of IP addresses for which nodes in the "
-                               "cluster will also accept traffic for this service."),
-            Col("Port(s)", "The list of ports that are exposed by this service."),
-            AgeCol(),
-            Col("Selector",
-                "Route service traffic to pods with label keys and values matching this selector.",
-                1)};
+    return {
+        NameCol(),
+        Col("Type", "type determines how the Service is exposed."),
+        Col("Cluster-IP", "clusterIP is the IP address of the service."),
+        Col("External-IP",
+            "externalIPs is a list of IP addresses for which nodes in the "
+            "cluster will also accept traffic for this service."),
+        Col("Port(s)", "The list of ports that are exposed by this service."),
+        AgeCol(),
+        Col("Selector",
+            "Route service traffic to pods with label keys and values matching this selector.", 1)};
   }
   if (resource == "endpoints") {
-    return {NameCol(),
-            Col("Endpoints", "The set of all endpoints is the union of all subsets."), AgeCol()};
+    return {NameCol(), Col("Endpoints", "The set of all endpoints is the union of all subsets."),
+            AgeCol()};
   }
   if (resource == "endpointslices") {
     return {NameCol(),
-            Col("AddressType", "addressType specifies the type of address carried by this "
-                               "EndpointSlice."),
-            Col("Ports", "ports specifies the list of network ports exposed by each endpoint in "
-                         "this slice."),
+            Col("AddressType",
+                "addressType specifies the type of address carried by this "
+                "EndpointSlice."),
+            Col("Ports",
+                "ports specifies the list of network ports exposed by each endpoint in "
+                "this slice."),
             Col("Endpoints", "endpoints is a list of unique endpoints in this slice."), AgeCol()};
   }
   if (resource == "events") {
-    return {Col("Last Seen", "The time at which the most recent occurrence of this event was "
-                             "recorded."),
-            Col("Type", "Type of this event (Normal, Warning), new types could be added in the "
-                        "future"),
-            Col("Reason", "This should be a short, machine understandable string that gives the "
-                          "reason for the transition into the object's current status."),
+    return {Col("Last Seen",
+                "The time at which the most recent occurrence of this event was "
+                "recorded."),
+            Col("Type",
+                "Type of this event (Normal, Warning), new types could be added in the "
+                "future"),
+            Col("Reason",
+                "This should be a short, machine understandable string that gives the "
+                "reason for the transition into the object's current status."),
             Col("Object", "The object that this event is about."),
-            Col("Subobject", "If referring to a piece of an object instead of an entire object, "
-                             "this string should contain a valid JSON/Go field access statement.",
+            Col("Subobject",
+                "If referring to a piece of an object instead of an entire object, "
+                "this string should contain a valid JSON/Go field access statement.",
                 1),
             Col("Source", "The component reporting this event.", 1),
             Col("Message", "A human-readable description of the status of this operation."),
@@ -702,7 +717,8 @@ Json BuildTable(const std::string& resource, const std::vector<TableColumn>& col
   if (list_metadata.is_object()) {
     for (const char* k : {"resourceVersion", "continue", "remainingItemCount"}) {
       auto it = list_metadata.find(k);
-      if (it != list_metadata.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty())) {
+      if (it != list_metadata.end() && !it->is_null() &&
+          !(it->is_string() && it->get_ref<const std::string&>().empty())) {
         meta[k] = *it;
       }
     }

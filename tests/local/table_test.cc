@@ -39,9 +39,9 @@ TEST(BuiltinColumns, MatchTheRealServer) {
                "Readiness Gates"}));
   EXPECT_EQ(Names(BuiltinColumns("deployments")),
             (V{"Name", "Ready", "Up-to-date", "Available", "Age"}));
-  EXPECT_EQ(Names(BuiltinColumns("deployments"), true),
-            (V{"Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images",
-               "Selector"}));
+  EXPECT_EQ(
+      Names(BuiltinColumns("deployments"), true),
+      (V{"Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"}));
   EXPECT_EQ(Names(BuiltinColumns("services")),
             (V{"Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"}));
   EXPECT_EQ(Names(BuiltinColumns("endpointslices")),
@@ -74,7 +74,8 @@ status:
   conditions: [{type: Ready, status: 'True'}]
   containerStatuses: [{name: c, ready: true, restartCount: 0, state: {running: {}}}])",
        {"web-1", "1/1", "Running", "0", "5m"}},
-      {"pending", created + "spec: {containers: [{name: a}, {name: b}]}\nstatus: {phase: Pending}",
+      {"pending",
+       created + "spec: {containers: [{name: a}, {name: b}]}\nstatus: {phase: Pending}",
        {"web-1", "0/2", "Pending", "0", "5m"}},
       {"crash loop",
        created + R"(spec: {containers: [{name: c}]}
@@ -121,7 +122,8 @@ status:
   phase: Pending
   initContainerStatuses: [{name: i, state: {waiting: {reason: ImagePullBackOff}}}])",
        {"web-1", "0/1", "Init:ImagePullBackOff", "0", "5m"}},
-      {"no timestamp", "metadata: {name: x}\nspec: {containers: [{name: c}]}",
+      {"no timestamp",
+       "metadata: {name: x}\nspec: {containers: [{name: c}]}",
        {"x", "0/1", "", "0", "<unknown>"}},
   };
   for (const auto& c : cases) {
@@ -137,9 +139,8 @@ status:
   EXPECT_EQ(wide[7], "<none>");
   EXPECT_EQ(wide[8], "<none>");
 
-  Json t = BuildTable("pods", BuiltinColumns("pods"),
-                      {Obj(created + "status: {phase: Succeeded}")}, kNow, IncludeObject::kNone,
-                      true);
+  Json t = BuildTable("pods", BuiltinColumns("pods"), {Obj(created + "status: {phase: Succeeded}")},
+                      kNow, IncludeObject::kNone, true);
   EXPECT_EQ(t["rows"][0]["conditions"][0]["reason"], "Succeeded");
 }
 
@@ -153,13 +154,13 @@ status: {readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2})")),
             (Json{"web", "2/3", 3, 2, "10m", "web,side", "img:1,img:2", "app=web"}));
   EXPECT_EQ(Cells("deployments", Obj(meta + "spec: {}"))[1], "0/1") << "replicas default to 1";
 
-  EXPECT_EQ(Cells("services", Obj(meta + R"(spec:
+  EXPECT_EQ(
+      Cells("services", Obj(meta + R"(spec:
   clusterIP: 10.96.0.10
   clusterIPs: [10.96.0.10]
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}, {port: 443, protocol: TCP, nodePort: 30443}])")),
-            (Json{"web", "ClusterIP", "10.96.0.10", "<none>", "80/TCP,443:30443/TCP", "10m",
-                  "app=web"}));
+      (Json{"web", "ClusterIP", "10.96.0.10", "<none>", "80/TCP,443:30443/TCP", "10m", "app=web"}));
   EXPECT_EQ(Cells("services", Obj(meta + "spec: {type: LoadBalancer, ports: [{port: 80}]}"))[3],
             "<pending>");
   EXPECT_EQ(Cells("services", Obj(meta + "spec: {type: ExternalName, externalName: a.b}"))[3],
@@ -188,9 +189,11 @@ endpoints:
             (Json{"web", "Active", "10m"}));
   EXPECT_EQ(Cells("configmaps", Obj(meta + "data: {a: '1', b: '2'}")), (Json{"web", 2, "10m"}));
   EXPECT_EQ(Cells("secrets", Obj(meta + "data: {a: eA==}")), (Json{"web", "Opaque", 1, "10m"}));
-  EXPECT_EQ(Cells("customresourcedefinitions",
-                  Obj("metadata: {name: functions.kfaas.dev, creationTimestamp: '2026-01-01T00:00:00Z'}")),
-            (Json{"functions.kfaas.dev", "2026-01-01T00:00:00Z"}));
+  EXPECT_EQ(
+      Cells(
+          "customresourcedefinitions",
+          Obj("metadata: {name: functions.kfaas.dev, creationTimestamp: '2026-01-01T00:00:00Z'}")),
+      (Json{"functions.kfaas.dev", "2026-01-01T00:00:00Z"}));
 
   EXPECT_EQ(Cells("events", Obj(R"(metadata: {name: web.17a}
 type: Warning
@@ -199,7 +202,8 @@ message: "Back-off restarting failed container\n"
 involvedObject: {kind: Pod, name: web-1, fieldPath: 'spec.containers{c}'}
 source: {component: kubelet, host: local}
 count: 4
-firstTimestamp: ')" + Ago(3600) + "'\nlastTimestamp: '" + Ago(30) + "'")),
+firstTimestamp: ')" + Ago(3600) +
+                                "'\nlastTimestamp: '" + Ago(30) + "'")),
             (Json{"30s", "Warning", "BackOff", "pod/web-1", "spec.containers{c}", "kubelet, local",
                   "Back-off restarting failed container", "60m", 4, "web.17a"}));
 }
@@ -227,11 +231,11 @@ status:
   ratio: 0.5
   url: http://hello.default.example.com
   conditions: [{type: Scheduled, status: 'True'}, {type: Ready, status: 'False'}]
-  lastColdStart: {time: ')" + Ago(7200) + "'}");
+  lastColdStart: {time: ')" +
+                Ago(7200) + "'}");
   Json t = BuildTable("functions", cols, {fn}, kNow, IncludeObject::kMetadata, true);
-  EXPECT_EQ(t["rows"][0]["cells"],
-            (Json{"hello", "False", 2, "http://hello.default.example.com", "120m", 0.5, false,
-                  "[\"a\",\"b\"]", "90s"}));
+  EXPECT_EQ(t["rows"][0]["cells"], (Json{"hello", "False", 2, "http://hello.default.example.com",
+                                         "120m", 0.5, false, "[\"a\",\"b\"]", "90s"}));
   EXPECT_EQ(t["columnDefinitions"].size(), 9u);
   EXPECT_EQ(t["columnDefinitions"][4]["type"], "date");
   EXPECT_EQ(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
@@ -242,8 +246,7 @@ status:
   Json bare = Obj("metadata: {name: bare}");
   t = BuildTable("functions", cols, {bare}, kNow, IncludeObject::kNone, false);
   EXPECT_EQ(t["rows"][0]["cells"],
-            (Json{"bare", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                  nullptr}));
+            (Json{"bare", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}));
   EXPECT_TRUE(t["columnDefinitions"].empty());
   EXPECT_FALSE(t["rows"][0].contains("object"));
 
@@ -323,8 +326,8 @@ items: [{name: x}, {name: y}])");
 
 TEST(JsonPath, MalformedAndHostile) {
   Json obj = {{"a", {{"b", 1}}}};
-  for (const std::string bad : {"{.a", "{.a[}", "{.a[?(@.x=~'y')]}", "{range .a}", "{end}",
-                                ".a['x", "{.a[1:2:3:4]}"}) {
+  for (const std::string bad :
+       {"{.a", "{.a[}", "{.a[?(@.x=~'y')]}", "{range .a}", "{end}", ".a['x", "{.a[1:2:3:4]}"}) {
     EXPECT_FALSE(EvaluateJsonPath(obj, bad).ok()) << bad;
   }
   std::string deep = ".a";
@@ -340,12 +343,13 @@ TEST(JsonPath, MalformedAndHostile) {
 }
 
 TEST(BuildTable, OddObjectsDoNotThrow) {
-  for (const Json& o : {Json(5), Json::array(), Json{{"metadata", 5}},
-                        Json{{"spec", {{"containers", "x"}}}, {"status", {{"containerStatuses", 3}}}},
-                        Json{{"status", {{"containerStatuses", {1, nullptr, "x"}}}}}}) {
-    for (const char* r : {"pods", "deployments", "services", "events", "endpointslices",
-                          "endpoints", "leases", "namespaces", "configmaps", "secrets",
-                          "serviceaccounts", "widgets"}) {
+  for (const Json& o :
+       {Json(5), Json::array(), Json{{"metadata", 5}},
+        Json{{"spec", {{"containers", "x"}}}, {"status", {{"containerStatuses", 3}}}},
+        Json{{"status", {{"containerStatuses", {1, nullptr, "x"}}}}}}) {
+    for (const char* r :
+         {"pods", "deployments", "services", "events", "endpointslices", "endpoints", "leases",
+          "namespaces", "configmaps", "secrets", "serviceaccounts", "widgets"}) {
       Json t = BuildTable(r, BuiltinColumns(r), {o}, kNow, IncludeObject::kMetadata, true);
       EXPECT_EQ(t["rows"].size(), 1u) << r;
     }

@@ -1,0 +1,114 @@
+// kfaas-local: the local Kubernetes API server (and, beside it, the node agent) in one process.
+// Flags and wiring only; everything else lives in libraries (local/apiserver, local/node).
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "common/base/log.h"
+#include "local/apiserver/api_server.h"
+
+namespace po = boost::program_options;
+using kfaas::local::ApiServer;
+
+namespace {
+
+int ParsePort(const std::string& v, const char* flag, bool zero_is_off) {
+  if (v == "auto") return 0;
+  try {
+    size_t pos = 0;
+    int p = std::stoi(v, &pos);
+    if (pos == v.size() && p >= 0 && p <= 65535) return zero_is_off && p == 0 ? -1 : p;
+  } catch (const std::exception&) {
+  }
+  std::cerr << "kfaas-local: --" << flag << "=" << v
+            << " is not a port (0-65535, or \"auto\" for any free port)\n";
+  exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ApiServer::Options o;
+  std::string secure_port, insecure_port, log_level;
+  int64_t bookmark_ms = 60000;
+  po::options_description desc(
+      "kfaas-local: an in-memory Kubernetes API server (and node) for running kfaas on one "
+      "machine.\nNot a Kubernetes replacement: a single-process stand-in for development and "
+      "tests.\n\nUsage: kfaas-local [flags]\n\nFlags");
+  desc.add_options()("help,h", "print this help and exit")(
+      "home", po::value(&o.home)->default_value(kfaas::local::DefaultKfaasHome()),
+      "state directory: certificates, tokens, kubeconfig, apiserver.json, logs/ "
+      "(default ${KFAAS_HOME:-$HOME/.kfaas})")("secure-port",
+                                               po::value(&secure_port)->default_value("6443"),
+                                               "HTTPS port (0 or \"auto\": any free port)")(
+      "insecure-port", po::value(&insecure_port)->default_value("0"),
+      "plain-HTTP port without authentication, for tests (0: off; \"auto\": any free port)")(
+      "bind-address", po::value(&o.bind_address)->default_value("127.0.0.1"),
+      "address to listen on")("tls-san", po::value(&o.tls_sans)->composing(),
+                              "extra subject alternative name for the serving certificate "
+                              "(repeatable)")(
+      "token-auth-file", po::value(&o.token_file),
+      "extra bearer tokens, one per line: token,user[,uid[,\"groups\"]]")(
+      "log-dir", po::value(&o.log_dir),
+      "where pod logs are read from: <dir>/<namespace>_<pod>_<container>.log (default "
+      "<home>/logs)")("preload", po::value(&o.preload)->composing(),
+                      "YAML manifest file or directory created at start, e.g. a CRD "
+                      "(repeatable)")(
+      "watch-history", po::value(&o.watch_history)->default_value(10000),
+      "watch events kept for resuming watches; older versions get 410 Expired")(
+      "watch-queue-limit", po::value(&o.watch_queue_limit)->default_value(10000),
+      "events queued per watcher before a slow watcher is closed")(
+      "bookmark-interval-ms", po::value(&bookmark_ms)->default_value(60000),
+      "interval of BOOKMARK events to watchers that allow them")(
+      "threads", po::value(&o.threads)->default_value(0), "HTTP threads (0: max(2, cores))")(
+      "log-level", po::value(&log_level)->default_value("info"), "debug, info, warning or error");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "kfaas-local: " << e.what() << "\nRun kfaas-local --help for the flags.\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (!kfaas::log::SetLevelFromString(log_level)) {
+    std::cerr << "kfaas-local: --log-level=" << log_level
+              << " is not one of debug, info, warning, error\n";
+    return 2;
+  }
+  o.secure_port = ParsePort(secure_port, "secure-port", false);
+  o.insecure_port = ParsePort(insecure_port, "insecure-port", true);
+  o.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ApiServer server(o);
+  if (auto st = server.Start(); !st.ok()) {
+    KFAAS_LOG(ERROR) << "kfaas-local: cannot start the API server: " << st.message();
+    return 1;
+  }
+  KFAAS_LOG(INFO) << "API server listening on " << server.secure_url() << " (HTTPS)"
+                  << (server.insecure_url().empty()
+                          ? std::string()
+                          : ", " + server.insecure_url() + " (plain HTTP, no auth)");
+  KFAAS_LOG(INFO) << "kubeconfig: " << server.kubeconfig_path();
+  KFAAS_LOG(INFO) << "try: KUBECONFIG=" << server.kubeconfig_path() << " kubectl get namespaces";
+  KFAAS_LOG(INFO) << "pod logs are read from " << server.log_dir();
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  KFAAS_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down";
+  server.Stop();
+  return 0;
+}
