@@ -4,6 +4,6 @@ kfaas_library(NAME node
   SRCS ${_node}/process.cc ${_node}/ports.cc ${_node}/probe.cc ${_node}/pod_status.cc
        ${_node}/container_env.cc ${_node}/pod_writer.cc ${_node}/node_agent.cc
        ${_node}/controller_loop.cc ${_node}/deployment_logic.cc ${_node}/deployment_controller.cc
-       ${_node}/endpoints_logic.cc ${_node}/endpoints_controller.cc
+       ${_node}/endpoints_logic.cc ${_node}/endpoints_controller.cc ${_node}/node.cc
   PUBLIC_DEPS kfaas::kube kfaas::kube_api kfaas::base Boost::system absl::status absl::statusor
   DEPS kfaas::metrics)
