@@ -7,3 +7,12 @@ kfaas_library(NAME node
        ${_node}/endpoints_logic.cc ${_node}/endpoints_controller.cc ${_node}/node.cc
   PUBLIC_DEPS kfaas::kube kfaas::kube_api kfaas::base Boost::system absl::status absl::statusor
   DEPS kfaas::metrics)
+
+# Cold-start benchmark of the node (hack/bench-coldstart-node.sh runs it).
+if(TARGET kfaas_apiserver)
+  add_executable(kfaas-node-bench ${_node}/bench_coldstart_main.cc)
+  target_include_directories(kfaas-node-bench PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(kfaas-node-bench PRIVATE kfaas::node kfaas::apiserver kfaas::kube
+                        Boost::program_options)
+  set_target_properties(kfaas-node-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endif()
