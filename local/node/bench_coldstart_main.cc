@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
   std::string function = "hello", hello_path, source_dir;
   bool http = false;
   int probe_interval_us = 1000;
+  int publish_delay_us = 0;
   po::options_description desc("kfaas-node-bench: cold starts on kfaas-local's node\n\nFlags");
   desc.add_options()("help,h", "help")("runs", po::value(&runs)->default_value(runs),
                                        "cold starts to measure")(
@@ -140,6 +141,8 @@ int main(int argc, char** argv) {
       "hello", po::value(&hello_path), "path of hello-function")(
       "probe-interval-us", po::value(&probe_interval_us)->default_value(probe_interval_us),
       "the node's readiness probe interval during start-up")(
+      "publish-delay-us", po::value(&publish_delay_us)->default_value(publish_delay_us),
+      "the node publishes a started, not yet ready pod after this long")(
       "source-dir", po::value(&source_dir), "the kfaas source tree (for examples/python)");
   po::variables_map vm;
   try {
@@ -183,6 +186,7 @@ int main(int argc, char** argv) {
   kfaas::node::NodeOptions no;
   no.agent.logs_dir = server.log_dir();
   no.agent.probe.fast_interval = std::chrono::microseconds(probe_interval_us);
+  no.agent.running_publish_delay = std::chrono::microseconds(publish_delay_us);
   no.agent.on_ready = [&obs](const kfaas::node::PodTiming& t) {
     std::lock_guard<std::mutex> l(obs.mu);
     obs.timings.push_back(t);
