@@ -460,6 +460,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bhttp::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
       if (ec == bhttp::error::body_limit) {
         self->keep_alive_ = false;
+        self->drain_after_write_ = true;
         Response r = StatusResponse(
             kube::MakeApiError(413, "RequestEntityTooLarge",
                                "Request entity too large: limit is " +
@@ -537,9 +538,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res_.prepare_payload();
     auto self = this->shared_from_this();
     bhttp::async_write(stream_, res_, [self](beast::error_code ec, size_t) {
+      if (!ec && self->drain_after_write_) return self->DrainAndClose();
       if (ec || !self->keep_alive_) return self->Close();
       self->Read();
     });
+  }
+
+  // After refusing a request whose body is still arriving: stop sending, read and discard
+  // what the client still sends (so it can finish writing and read the response), then close.
+  void DrainAndClose() {
+    beast::error_code ec;
+    Lowest(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest(stream_).expires_after(std::chrono::seconds(5));
+    DrainRead();
+  }
+  void DrainRead() {
+    auto self = this->shared_from_this();
+    Lowest(stream_).async_read_some(asio::buffer(peek_, sizeof(peek_)),
+                                    [self](beast::error_code ec, size_t) {
+                                      if (ec) return self->Close();
+                                      self->DrainRead();
+                                    });
   }
 
   // --- Watch -------------------------------------------------------------------------------
@@ -765,6 +784,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Impl::Request req_info_;
   Route route_;
   bool keep_alive_ = true;
+  bool drain_after_write_ = false;
   bool closed_ = false;
   std::optional<asio::steady_timer> timer_;
   // Streaming.

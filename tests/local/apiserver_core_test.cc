@@ -106,7 +106,9 @@ TEST_F(CoreTest, UpdateBumpsGenerationOnlyOnSpecChangesAndNoopKeepsVersion) {
 }
 
 TEST_F(CoreTest, NamespaceRulesAndNameValidation) {
-  auto r = c->Create(res::kConfigMaps, "nope", ConfigMap("a"));
+  Json in_nope = ConfigMap("a");
+  in_nope["metadata"]["namespace"] = "nope";
+  auto r = c->Create(res::kConfigMaps, "nope", in_nope);
   EXPECT_TRUE(absl::IsNotFound(r.status()));
   EXPECT_EQ(std::string(r.status().message()), "namespaces \"nope\" not found");
   auto bad = c->Create(res::kConfigMaps, "default", ConfigMap("Bad_Name"));
@@ -253,7 +255,7 @@ TEST_F(CoreTest, CrdServesResourceWithSchemaAndCleansUpOnDelete) {
     return absl::IsNotFound(
         c->Get(res::kCustomResourceDefinitions, "", "widgets.example.com").status());
   }));
-  EXPECT_TRUE(absl::IsNotFound(c->List(kWidgets, "default").status()));
+  EXPECT_TRUE(WaitFor([&] { return absl::IsNotFound(c->List(kWidgets, "default").status()); }));
 }
 
 TEST_F(CoreTest, PagingIsASnapshot) {

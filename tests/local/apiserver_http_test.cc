@@ -70,7 +70,8 @@ TEST_F(HttpTest, DiscoveryAndOpenApi) {
   auto apps = Request(plain(), "GET", "/apis/apps/v1");
   ASSERT_EQ(apps.code, 200);
   bool has_scale = false;
-  for (auto& r : apps.json()["resources"]) has_scale |= r["name"] == "deployments/scale";
+  Json apps_list = apps.json();
+  for (auto& r : apps_list["resources"]) has_scale |= r["name"] == "deployments/scale";
   EXPECT_TRUE(has_scale);
   auto root = Request(plain(), "GET", "/openapi/v3");
   ASSERT_EQ(root.code, 200);

@@ -69,8 +69,8 @@ class KubectlTest : public ::testing::Test {
     kubeconfig = ts.server->kubeconfig_path();
   }
   testing::CommandResult Kubectl(const std::string& args) {
-    return Run("HOME=" + home + " KUBECONFIG= kubectl --kubeconfig=" + kubeconfig +
-               " --cache-dir=" + home + "/cache --request-timeout=30s " + args);
+    return testing::Run("HOME=" + home + " KUBECONFIG= kubectl --kubeconfig=" + kubeconfig +
+                        " --cache-dir=" + home + "/cache --request-timeout=30s " + args);
   }
   std::string File(const std::string& name, const std::string& text) {
     std::string p = ts.dir.path() + "/" + name;
@@ -250,8 +250,8 @@ TEST(KfaasLocalProcess, StartsServesAndStopsOnSigterm) {
   bool up = WaitFor([&] { return std::filesystem::exists(state); }, std::chrono::seconds(30));
   testing::CommandResult r;
   if (up) {
-    r = Run("HOME=" + dir.path() + " KUBECONFIG= kubectl --kubeconfig=" + dir.path() +
-            "/home/kubeconfig --cache-dir=" + dir.path() + "/cache get crd");
+    r = testing::Run("HOME=" + dir.path() + " KUBECONFIG= kubectl --kubeconfig=" + dir.path() +
+                     "/home/kubeconfig --cache-dir=" + dir.path() + "/cache get crd");
   }
   kill(pid, SIGTERM);
   int st = 0;

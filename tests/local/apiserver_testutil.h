@@ -186,7 +186,7 @@ inline int StreamLines(uint16_t port, const std::string& target,
   while (!p.is_done()) {
     p.get().body().data = chunk;
     p.get().body().size = sizeof(chunk);
-    bhttp::read(s, buf, p, ec);
+    bhttp::read_some(s, buf, p, ec);
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) break;
     pending.append(chunk, sizeof(chunk) - p.get().body().size);
