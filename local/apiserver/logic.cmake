@@ -1,7 +1,7 @@
 # Pure API-server algorithms: label/field selectors live in kfaas::kube_api; here structural
 # schemas, strategic merge patch, server-side apply, Table output and JSONPath.
 set(APISERVER_LOGIC_SRCS apiserver/go_format.cc apiserver/schema.cc)
-foreach(f patch.cc strategic_merge.cc apply.cc managed_fields.cc table.cc jsonpath.cc)
+foreach(f merge_types.cc strategic_merge.cc apply.cc managed_fields.cc table.cc jsonpath.cc)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/apiserver/${f})
     list(APPEND APISERVER_LOGIC_SRCS apiserver/${f})
   endif()
