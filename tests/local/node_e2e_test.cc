@@ -295,6 +295,74 @@ TEST_F(NodeE2eTest, KilledFunctionIsRestarted) {
       << server_->Out("get pods -l app=victim");
 }
 
+TEST_F(NodeE2eTest, RollingUpdateReplacesEveryPod) {
+  ASSERT_TRUE(server_->Apply(HelloDeployment("roll", 2)));
+  ASSERT_TRUE(WaitUntil([&] { return Jsonpath("deploy roll", "{.status.readyReplicas}") == "2"; }));
+  std::string old_pods = Jsonpath("pods -l app=roll", "{.items[*].metadata.name}");
+  std::string v2 = HelloDeployment("roll", 2);
+  v2.replace(v2.find("hi from roll"), 12, "v2 from roll");
+  ASSERT_TRUE(server_->Apply(v2));
+  auto [rc, out] = server_->Kubectl("rollout status deployment/roll --timeout=60s");
+  ASSERT_EQ(rc, 0) << out << server_->Out("get pods -o wide");
+  ASSERT_TRUE(WaitUntil([&] { return Functions().size() == 2; }));
+  std::string new_pods = Jsonpath("pods -l app=roll", "{.items[*].metadata.name}");
+  std::istringstream olds(old_pods);
+  std::string name;
+  while (olds >> name) EXPECT_EQ(new_pods.find(name), std::string::npos) << name;
+  ASSERT_TRUE(WaitUntil([&] {
+    return Jsonpath("endpointslices -l kubernetes.io/service-name=roll",
+                    "{.items[*].endpoints[0].conditions.ready}") == "true true";
+  }));
+  std::istringstream ports(Jsonpath("endpointslices -l kubernetes.io/service-name=roll",
+                                    "{range .items[*]}{.ports[0].port} {end}"));
+  int port;
+  while (ports >> port) EXPECT_EQ(HttpGet(static_cast<uint16_t>(port), "/").body, "v2 from roll\n");
+  EXPECT_EQ(Jsonpath("deploy roll", "{.status.updatedReplicas}"), "2");
+}
+
+TEST_F(NodeE2eTest, DeletedPodIsTerminatingUntilItsProcessExits) {
+  ASSERT_TRUE(server_->Apply(R"(apiVersion: v1
+kind: Pod
+metadata: {name: slow, labels: {app: slow}}
+spec:
+  nodeName: kfaas-local
+  terminationGracePeriodSeconds: 8
+  containers:
+  - name: fn
+    image: example.com/slow:1
+    command: [/bin/sh, -c, "trap 'echo got TERM' TERM; echo started; while :; do sleep 0.1; done"]
+    ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow}
+spec:
+  selector: {app: slow}
+  ports: [{name: http, port: 80, targetPort: http}]
+)"));
+  ASSERT_TRUE(WaitUntil([&] { return Functions().size() == 1; }));
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->Out("logs slow").find("started") != std::string::npos; }));
+  pid_t pid = *Functions().begin();
+  ASSERT_EQ(server_->Kubectl("delete pod slow --wait=false").first, 0);
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->Out("get pod slow --no-headers").find("Terminating") != std::string::npos;
+  }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return Jsonpath("endpointslices -l kubernetes.io/service-name=slow",
+                    "{.items[0].endpoints[0].conditions.terminating}") == "true";
+  })) << server_->Out("get endpointslices -o yaml");
+  EXPECT_TRUE(ProcessAlive(pid));
+  EXPECT_TRUE(
+      WaitUntil([&] { return server_->Out("logs slow").find("got TERM") != std::string::npos; }));
+  // SIGKILL after the grace period, then the pod object goes.
+  ASSERT_TRUE(WaitUntil([&] { return !ProcessAlive(pid); }, 20s));
+  EXPECT_TRUE(WaitUntil([&] { return server_->Out("get pods -o name").empty(); }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->Out("get endpointslices -l kubernetes.io/service-name=slow -o name").empty();
+  }));
+}
+
 TEST_F(NodeE2eTest, SigkillOfKfaasLocalLeavesNoChildProcess) {
   ASSERT_TRUE(server_->Apply(HelloDeployment("orphans", 3)));
   ASSERT_TRUE(WaitUntil([&] { return Functions().size() == 3; }));
