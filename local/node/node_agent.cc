@@ -551,7 +551,12 @@ class NodeAgent::Impl {
   // The pod's process is gone for good: free its port and log, remove the object.
   void ProcessGone(Pod& p) {
     if (p.port) ports_.Release(p.port);
-    if (!opts_.keep_logs) {
+    // A pod recreated under the same name (a new uid) may already write to the same log file.
+    bool same_name_alive = false;
+    for (const auto& [uid, other] : pods_) {
+      same_name_alive |= uid != p.uid && other->ns == p.ns && other->name == p.name;
+    }
+    if (!opts_.keep_logs && !same_name_alive) {
       for (const auto& c : p.view.containers) unlink(LogPath(p.ns, p.name, c.name).c_str());
     }
     if (!p.object_deleted) writer_.Finalize(p.uid, p.ns, p.name);
