@@ -7,6 +7,7 @@
 #include "common/base/time_format.h"
 #include "local/node/container_env.h"
 #include "local/node/pod_status.h"
+#include "local/node/pod_writer.h"
 #include "local/node/ports.h"
 #include "local/node/probe.h"
 #include "local/node/process.h"
@@ -293,6 +294,39 @@ TEST(Spawn, ChildDoesNotInheritDescriptorsOrIgnoredSignals) {
   ASSERT_NE(at, std::string::npos);
   unsigned long long mask = std::stoull(out.substr(at + 7), nullptr, 16);
   EXPECT_EQ(mask & (1ull << (SIGUSR1 - 1)), 0ull) << out;
+}
+
+}  // namespace
+}  // namespace kfaas::node
+
+namespace kfaas::node {
+namespace {
+
+TEST(PodWriter, RetriesNeverWritesAnotherPodAndFinalizes) {
+  auto client = std::make_shared<kfaas::testing::FakeClient>();
+  using kube::resources::kPods;
+  client->Seed(kPods, {{"metadata", {{"name", "p"}, {"namespace", "ns"}, {"uid", "u1"}}}});
+  PodWriter writer(client);
+  writer.Start();
+  client->FailNext("patch", "pods", absl::UnavailableError("busy"), 1);
+  writer.Write("u1", "ns", "p", {{"local.kfaas.dev/port", "20001"}}, false, {{"phase", "Running"}});
+  ASSERT_TRUE(kfaas::testing::WaitFor([&] {
+    auto p = client->Object(kPods, "ns", "p");
+    return p && p->contains("status") && (*p)["status"].value("phase", "") == "Running";
+  }));
+  EXPECT_GE(writer.failures(), 1);
+  EXPECT_EQ((*client->Object(kPods, "ns", "p"))["metadata"]["annotations"]["local.kfaas.dev/port"],
+            "20001");
+  // A write for another uid under the same name (a recreated pod) must not land.
+  writer.Write("u0", "ns", "p", nullptr, true, {{"phase", "Failed"}});
+  writer.Finalize("u1", "ns", "p");
+  ASSERT_TRUE(kfaas::testing::WaitFor([&] { return !client->Object(kPods, "ns", "p"); }));
+  writer.Stop();
+  for (const auto& a : client->Writes()) {
+    if (a.verb == "patch" && a.object.is_array()) {
+      EXPECT_EQ(a.object[0]["op"], "test");  // every patch is preconditioned on the uid
+    }
+  }
 }
 
 }  // namespace
