@@ -8,6 +8,7 @@
 
 #include "common/base/log.h"
 #include "local/apiserver/api_server.h"
+#include "local/node/node.h"
 
 namespace po = boost::program_options;
 using kfaas::local::ApiServer;
@@ -33,6 +34,11 @@ int main(int argc, char** argv) {
   ApiServer::Options o;
   std::string secure_port, insecure_port, log_level;
   int64_t bookmark_ms = 60000;
+  // The node (local/node): pods as processes, Deployment and Endpoints controllers.
+  bool run_node = true;
+  std::vector<std::string> bin_dirs;
+  std::string pod_ports = "20000-32000";
+  int64_t backoff_ms = 10000, backoff_max_ms = 300000;
   po::options_description desc(
       "kfaas-local: an in-memory Kubernetes API server (and node) for running kfaas on one "
       "machine.\nNot a Kubernetes replacement: a single-process stand-in for development and "
@@ -63,7 +69,19 @@ int main(int argc, char** argv) {
       "bookmark-interval-ms", po::value(&bookmark_ms)->default_value(60000),
       "interval of BOOKMARK events to watchers that allow them")(
       "threads", po::value(&o.threads)->default_value(0), "HTTP threads (0: max(2, cores))")(
-      "log-level", po::value(&log_level)->default_value("info"), "debug, info, warning or error");
+      "log-level", po::value(&log_level)->default_value("info"), "debug, info, warning or error")(
+      "node", po::value(&run_node)->default_value(true),
+      "run the node beside the API server: Deployment and Endpoints controllers, pods as local "
+      "processes (false: API server only)")(
+      "bin-dir", po::value(&bin_dirs)->composing(),
+      "where a pod's bare command name (e.g. hello-function) is looked up before PATH "
+      "(repeatable; default <home>/bin)")(
+      "pod-ports", po::value(&pod_ports)->default_value(pod_ports),
+      "port range for pods' processes on 127.0.0.1 (each pod gets one, as $PORT)")(
+      "restart-backoff-ms", po::value(&backoff_ms)->default_value(backoff_ms),
+      "first back-off before restarting a crashed container again (doubles up to the max)")(
+      "restart-backoff-max-ms", po::value(&backoff_max_ms)->default_value(backoff_max_ms),
+      "maximum restart back-off (CrashLoopBackOff)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -106,9 +124,34 @@ int main(int argc, char** argv) {
   KFAAS_LOG(INFO) << "try: KUBECONFIG=" << server.kubeconfig_path() << " kubectl get namespaces";
   KFAAS_LOG(INFO) << "pod logs are read from " << server.log_dir();
 
+  std::unique_ptr<kfaas::node::Node> node;
+  if (run_node) {
+    kfaas::node::NodeOptions no;
+    no.agent.logs_dir = server.log_dir();
+    no.agent.bin_dirs =
+        bin_dirs.empty() ? std::vector<std::string>{server.home() + "/bin"} : bin_dirs;
+    unsigned first = 0, last = 0;
+    if (sscanf(pod_ports.c_str(), "%u-%u", &first, &last) != 2 || first == 0 || last > 65535 ||
+        first > last) {
+      std::cerr << "kfaas-local: --pod-ports=" << pod_ports << " is not a range like 20000-32000\n";
+      return 2;
+    }
+    no.agent.first_port = static_cast<uint16_t>(first);
+    no.agent.last_port = static_cast<uint16_t>(last);
+    no.agent.backoff_initial = std::chrono::milliseconds(backoff_ms);
+    no.agent.backoff_max = std::chrono::milliseconds(backoff_max_ms);
+    node = std::make_unique<kfaas::node::Node>(
+        [&server](const std::string& ua) { return server.LocalClient(ua); }, no);
+    if (auto st = node->Start(); !st.ok()) {
+      KFAAS_LOG(ERROR) << "kfaas-local: cannot start the node: " << st.message();
+      return 1;
+    }
+  }
+
   int sig = 0;
   sigwait(&stop, &sig);
   KFAAS_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down";
+  if (node) node->Stop();  // stops every pod process first
   server.Stop();
   return 0;
 }

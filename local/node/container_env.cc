@@ -1,5 +1,7 @@
 #include "local/node/container_env.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 
 namespace kfaas::node {
@@ -186,7 +188,10 @@ absl::StatusOr<EnvList> BuildContainerEnv(const Json& pod, const Json& container
       Set(&env, name, ExpandVars(value, ToMap(env)));
     }
   }
-  Set(&env, "PORT", std::to_string(port));
+  env.erase(
+      std::remove_if(env.begin(), env.end(), [](const auto& kv) { return kv.first == "PORT"; }),
+      env.end());
+  env.emplace_back("PORT", std::to_string(port));
   return env;
 }
 

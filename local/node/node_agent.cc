@@ -175,7 +175,8 @@ class NodeAgent::Impl {
 
  private:
   struct Pod {
-    explicit Pod(asio::io_context& io) : probe_timer(io), restart_timer(io), kill_timer(io) {}
+    explicit Pod(asio::io_context& io)
+        : probe_timer(io), restart_timer(io), kill_timer(io), publish_timer(io) {}
     std::string uid, ns, name;
     std::shared_ptr<const Json> obj;
     PodView view;
@@ -189,7 +190,7 @@ class NodeAgent::Impl {
     WallTime run_started_wall{};
     ProbeSpec probe_spec;
     std::unique_ptr<ProbeSchedule> schedule;
-    asio::steady_timer probe_timer, restart_timer, kill_timer;
+    asio::steady_timer probe_timer, restart_timer, kill_timer, publish_timer;
     Duration next_backoff{0};
     bool terminating = false;
     bool object_deleted = false;
@@ -346,7 +347,20 @@ class NodeAgent::Impl {
       c->ready = false;
     }
     SetReady(p, false);
-    Publish(p);
+    // A function that starts within running_publish_delay is published once, already ready
+    // (fewer writes while it starts); a slower one is published as running (not ready) then, so
+    // its endpoint appears and the activator can probe it too.
+    if (opts_.running_publish_delay.count() > 0) {
+      std::string uid = p.uid;
+      uint64_t run = p.run;
+      p.publish_timer.expires_after(opts_.running_publish_delay);
+      p.publish_timer.async_wait([this, uid, run](boost::system::error_code ec) {
+        if (ec) return;
+        if (Pod* q = Find(uid); q && q->run == run) Publish(*q);
+      });
+    } else {
+      Publish(p);
+    }
 
     p.probe_spec = ProbeSpecFromContainer(container);
     p.schedule = std::make_unique<ProbeSchedule>(p.probe_spec, opts_.probe, p.run_started);
@@ -537,7 +551,12 @@ class NodeAgent::Impl {
   // The pod's process is gone for good: free its port and log, remove the object.
   void ProcessGone(Pod& p) {
     if (p.port) ports_.Release(p.port);
-    if (!opts_.keep_logs) {
+    // A pod recreated under the same name (a new uid) may already write to the same log file.
+    bool same_name_alive = false;
+    for (const auto& [uid, other] : pods_) {
+      same_name_alive |= uid != p.uid && other->ns == p.ns && other->name == p.name;
+    }
+    if (!opts_.keep_logs && !same_name_alive) {
       for (const auto& c : p.view.containers) unlink(LogPath(p.ns, p.name, c.name).c_str());
     }
     if (!p.object_deleted) writer_.Finalize(p.uid, p.ns, p.name);
@@ -546,6 +565,7 @@ class NodeAgent::Impl {
   }
 
   void Publish(Pod& p) {
+    p.publish_timer.cancel();
     if (p.object_deleted || stopping_) return;
     Json status = MakePodStatus(p.view);
     Json annotations;

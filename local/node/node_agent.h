@@ -66,6 +66,10 @@ struct NodeAgentOptions {
   Duration backoff_reset = std::chrono::minutes(10);  // a run this long resets the back-off
   Duration config_retry = std::chrono::seconds(1);    // retry of a missing ConfigMap/Secret
   ProbeTuning probe;
+  // A started process is published (Running, not ready) this long after its exec, unless it is
+  // ready sooner (then it is published once, ready: fewer writes while it starts). 0: at once,
+  // so its endpoint appears (not ready) right away and the activator can probe it too.
+  Duration running_publish_delay{0};
   bool keep_logs = false;  // keep a pod's log file after the pod is removed
   Duration shutdown_grace = std::chrono::seconds(3);  // Stop(): SIGTERM, then SIGKILL
   // Environment variables inherited from kfaas-local (when set) before the container's env.

@@ -170,11 +170,17 @@ bool PodWriter::Execute(const std::string& uid, Task& task) {
     }
     auto r = client_->Patch(pods, task.ns, task.name, kube::PatchType::kJson, ops);
     if (!r.ok()) {
-      if (absl::IsNotFound(r.status()) || PodGone(uid, task)) return true;
+      if (absl::IsNotFound(r.status())) return true;
+      auto cur = client_->Get(pods, task.ns, task.name);
+      if (!cur.ok() && absl::IsNotFound(cur.status())) return true;
+      if (cur.ok()) {
+        const Json& md = (*cur)["metadata"];
+        if (md.value("uid", "") != uid) return true;  // a new pod under the same name
+        // Retry with the right shape: add the map, or keys into the existing map.
+        task.had_annotations = md.contains("annotations") && md["annotations"].is_object();
+      }
       KFAAS_LOG(WARNING) << "annotating pod " << task.ns << "/" << task.name
                          << " failed (will retry): " << r.status().message();
-      // An "annotations" map may have appeared meanwhile: add keys one by one next time.
-      task.had_annotations = true;
       return false;
     }
     task.annotations = nullptr;

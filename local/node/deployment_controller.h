@@ -1,0 +1,51 @@
+// DeploymentController: kube-controller-manager's Deployment controller for kfaas-local.
+//
+// Keeps spec.replicas pods of the Deployment's template (deployment_logic.h decides; no
+// ReplicaSets: pods are owned by the Deployment directly and carry pod-template-hash), and
+// writes the Deployment's status on every change. Reads are direct API calls (consistent with
+// its own writes, so no "expectations" are needed); watch events only say which Deployment to
+// look at. Reacts to spec.replicas changes (e.g. a /scale write) at once.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/base/clock.h"
+#include "common/kube/client.h"
+#include "local/node/controller_loop.h"
+
+namespace kfaas::node {
+
+struct DeploymentControllerOptions {
+  std::string node_name = "kfaas-local";  // set as the pods' spec.nodeName
+  int workers = 2;
+  Clock* clock = nullptr;  // nullptr: RealClock
+};
+
+class DeploymentController {
+ public:
+  DeploymentController(std::shared_ptr<kube::Client> client, DeploymentControllerOptions opts);
+  ~DeploymentController();
+
+  void Start();
+  void Stop();
+
+  // Event feed (any thread): a Deployment added, updated or deleted; a pod changed (its
+  // controlling Deployment is looked at).
+  void OnDeployment(const nlohmann::json& deployment);
+  void OnPod(const nlohmann::json& pod);
+
+  // One reconcile of "namespace/name" (public for tests). Returns the requeue delay.
+  absl::StatusOr<Duration> Reconcile(const std::string& key);
+
+ private:
+  std::shared_ptr<kube::Client> client_;
+  DeploymentControllerOptions opts_;
+  Clock& clock_;
+  ControllerLoop loop_;
+};
+
+}  // namespace kfaas::node
