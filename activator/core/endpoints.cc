@@ -1,0 +1,60 @@
+#include "activator/core/endpoints.h"
+
+namespace kfaas::activator {
+
+using Json = nlohmann::json;
+
+SliceInfo ParseEndpointSlice(const Json& slice) {
+  SliceInfo s;
+  if (!slice.is_object()) return s;
+  const Json md = slice.value("metadata", Json::object());
+  if (md.is_object()) {
+    if (md.contains("namespace") && md["namespace"].is_string()) s.ns = md["namespace"];
+    if (md.contains("name") && md["name"].is_string()) s.name = md["name"];
+    const Json labels = md.value("labels", Json::object());
+    if (labels.is_object() && labels.contains(kServiceNameLabel) &&
+        labels[kServiceNameLabel].is_string()) {
+      s.function = labels[kServiceNameLabel];
+    }
+  }
+  int port = 0;
+  const Json ports = slice.value("ports", Json::array());
+  if (ports.is_array()) {
+    for (const auto& p : ports) {
+      if (!p.is_object() || !p.contains("port") || !p["port"].is_number_integer()) continue;
+      int v = p["port"];
+      if (v <= 0 || v > 65535) continue;
+      if (p.value("name", std::string()) == "http") {
+        port = v;
+        break;
+      }
+      if (port == 0) port = v;
+    }
+  }
+  if (port == 0) return s;
+  const Json eps = slice.value("endpoints", Json::array());
+  if (!eps.is_array()) return s;
+  for (const auto& ep : eps) {
+    if (!ep.is_object()) continue;
+    const Json cond = ep.value("conditions", Json::object());
+    bool ready = false, terminating = false;
+    if (cond.is_object()) {
+      // A nil ready means "unknown, assume ready" in discovery/v1.
+      auto r = cond.find("ready");
+      ready = r == cond.end() || r->is_null() || (r->is_boolean() && r->get<bool>());
+      auto t = cond.find("terminating");
+      terminating = t != cond.end() && t->is_boolean() && t->get<bool>();
+    } else {
+      ready = true;
+    }
+    const Json addrs = ep.value("addresses", Json::array());
+    if (!addrs.is_array()) continue;
+    for (const auto& a : addrs) {
+      if (!a.is_string() || a.get<std::string>().empty()) continue;
+      s.endpoints.push_back({a.get<std::string>(), static_cast<uint16_t>(port), ready, terminating});
+    }
+  }
+  return s;
+}
+
+}  // namespace kfaas::activator

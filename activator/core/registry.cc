@@ -1,0 +1,163 @@
+#include "activator/core/registry.h"
+
+#include "common/base/log.h"
+
+namespace kfaas::activator {
+
+Registry::Registry(CoreDeps deps) : deps_(std::move(deps)) {
+  table_.store(std::make_shared<const Table>());
+}
+
+Registry::~Registry() {
+  std::lock_guard<std::mutex> l(mu_);
+  functions_.clear();
+}
+
+std::shared_ptr<FunctionState> Registry::GetOrCreateLocked(const std::string& ns,
+                                                           const std::string& name) {
+  auto& slot = functions_[FunctionKey(ns, name)];
+  if (!slot) slot = std::make_shared<FunctionState>(ns, name, &deps_);
+  return slot;
+}
+
+void Registry::RebuildLocked() {
+  std::vector<Table::Entry> entries;
+  for (const auto& [key, fs] : functions_) {
+    if (!fs->HasSpec()) continue;
+    FunctionSpec spec = fs->spec();
+    entries.push_back({spec.ns, spec.name, spec.hosts, fs});
+  }
+  std::vector<std::string> conflicts;
+  auto table = std::make_shared<const Table>(entries, deps_.options.domain, &conflicts);
+  for (const auto& c : conflicts) KFAAS_LOG(WARNING) << "routing: host " << c;
+  table_.store(std::move(table));
+  version_.fetch_add(1, std::memory_order_release);
+}
+
+void Registry::OnFunction(const nlohmann::json& function) {
+  auto spec = ParseFunctionSpec(function);
+  if (!spec.ok()) {
+    KFAAS_LOG(WARNING) << "ignoring a Function: " << spec.status().message();
+    return;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  auto fs = GetOrCreateLocked(spec->ns, spec->name);
+  bool had = fs->HasSpec();
+  FunctionSpec old = fs->spec();
+  fs->SetSpec(*spec);
+  if (!had) {
+    KFAAS_LOG(INFO) << "function " << spec->Key() << " routed (host " << spec->name << "."
+                    << spec->ns << "." << deps_.options.domain << ", path /fn/" << spec->ns
+                    << "/" << spec->name << "/)";
+  }
+  if (!had || old.hosts != spec->hosts) RebuildLocked();
+}
+
+void Registry::OnFunctionDeleted(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = functions_.find(FunctionKey(ns, name));
+  if (it == functions_.end()) return;
+  it->second->ClearSpec();
+  if (!it->second->HasSlices()) functions_.erase(it);
+  KFAAS_LOG(INFO) << "function " << ns << "/" << name << " deleted: no longer routed";
+  RebuildLocked();
+}
+
+void Registry::OnEndpointSlice(const nlohmann::json& slice) {
+  SliceInfo info = ParseEndpointSlice(slice);
+  if (info.ns.empty() || info.name.empty()) return;
+  std::string slice_key = info.ns + "/" + info.name;
+  std::lock_guard<std::mutex> l(mu_);
+  auto owner = slice_owner_.find(slice_key);
+  std::string fn_key = info.function.empty() ? "" : FunctionKey(info.ns, info.function);
+  if (owner != slice_owner_.end() && owner->second != fn_key) {
+    // The slice changed hands (or lost its label): drop it from its old function.
+    if (auto it = functions_.find(owner->second); it != functions_.end()) {
+      it->second->RemoveSlice(info.name);
+    }
+    slice_owner_.erase(owner);
+  }
+  if (fn_key.empty()) return;
+  slice_owner_[slice_key] = fn_key;
+  GetOrCreateLocked(info.ns, info.function)->SetSliceEndpoints(info.name, info.endpoints);
+}
+
+void Registry::OnEndpointSliceDeleted(const nlohmann::json& slice) {
+  SliceInfo info = ParseEndpointSlice(slice);
+  std::string slice_key = info.ns + "/" + info.name;
+  std::lock_guard<std::mutex> l(mu_);
+  auto owner = slice_owner_.find(slice_key);
+  if (owner == slice_owner_.end()) return;
+  auto it = functions_.find(owner->second);
+  slice_owner_.erase(owner);
+  if (it == functions_.end()) return;
+  it->second->RemoveSlice(info.name);
+  if (!it->second->HasSpec() && !it->second->HasSlices()) functions_.erase(it);
+}
+
+std::shared_ptr<const Registry::Table> Registry::Snapshot() const { return table_.load(); }
+
+const Registry::Table& Registry::Current() {
+  struct Cache {
+    const Registry* owner = nullptr;
+    uint64_t version = 0;
+    std::shared_ptr<const Table> table;
+  };
+  thread_local Cache cache;
+  uint64_t v = version_.load(std::memory_order_acquire);
+  if (cache.owner != this || cache.version != v) {
+    cache.table = table_.load();
+    cache.owner = this;
+    cache.version = v;
+  }
+  return *cache.table;
+}
+
+std::shared_ptr<FunctionState> Registry::Find(const std::string& ns,
+                                              const std::string& name) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = functions_.find(FunctionKey(ns, name));
+  return it == functions_.end() ? nullptr : it->second;
+}
+
+void Registry::Tick() {
+  std::vector<std::shared_ptr<FunctionState>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [k, fs] : functions_) all.push_back(fs);
+  }
+  SteadyTime now = deps_.clock->Now();
+  for (auto& fs : all) fs->Tick(now);
+}
+
+std::vector<FunctionStats> Registry::Stats() const {
+  std::vector<std::shared_ptr<FunctionState>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [k, fs] : functions_) all.push_back(fs);
+  }
+  std::vector<FunctionStats> out;
+  for (auto& fs : all) out.push_back(fs->Stats());
+  return out;
+}
+
+std::vector<StatsReader::Delta> StatsReader::Read() {
+  std::vector<Delta> out;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& s : registry_->Stats()) {
+    auto& last = last_[FunctionKey(s.ns, s.name)];
+    Delta d;
+    d.ns = s.ns;
+    d.name = s.name;
+    d.in_flight = s.in_flight;
+    d.queued = s.queued;
+    d.arrivals = s.arrivals - last.first;
+    d.completions = s.completions - last.second;
+    d.ready_instances = s.ready_instances;
+    last = {s.arrivals, s.completions};
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace kfaas::activator
