@@ -71,8 +71,9 @@ Decision Decider::Decide(const DecisionInput& in) {
   const int capacity = std::max(in.ready_replicas, 1);
   const int burst = ReplicasFor(std::max(d.panic_average, d.current), target);
 
-  // Stable-window loads within the scale-down delay: the highest decides a scale-down.
-  recent_.push_back({in.now, d.stable});
+  // The load within the scale-down delay: the highest decides a scale-down. It counts the panic
+  // window too, so a scale-down never undoes what a rising load just needed.
+  recent_.push_back({in.now, std::max(d.stable, d.panic_average)});
   while (!recent_.empty() && in.now - recent_.front().time > opts_.scale_down_delay) {
     recent_.pop_front();
   }
@@ -101,13 +102,13 @@ Decision Decider::Decide(const DecisionInput& in) {
                (burst < in.replicas ? "; not scaling down in panic" : "");
   } else {
     const double load_up = std::max(d.stable, d.panic_average);
-    if (load_up / target > in.replicas * (1 + opts_.tolerance)) {
+    if (load_up / target > in.replicas * (1 + opts_.up_tolerance)) {
       desired = ReplicasFor(load_up, target);
       d.reason = "concurrency averages " + Fixed(d.panic_average) + " over " +
                  WindowName(opts_.panic_window) + " (" + Fixed(d.stable) + " over " +
                  WindowName(opts_.stable_window) + "): " + Plural(desired, "replica") + at_target;
     } else if (may_scale_down && down_rec < in.replicas &&
-               down_load / target < in.replicas * (1 - opts_.tolerance)) {
+               down_load / target < in.replicas * (1 - opts_.down_tolerance)) {
       const int slowest = static_cast<int>(
           std::ceil(in.replicas / std::max(1.0, opts_.max_scale_down_rate) - 1e-9));
       desired = std::max(down_rec, slowest);

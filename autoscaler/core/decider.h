@@ -13,11 +13,12 @@
 //   least 1), and ends one stable window after that last held. In panic the decider scales up
 //   to `burst` at once and never scales down.
 //   Otherwise it scales up to ceil(max(stable, panic) / target) when that load exceeds the
-//   current replicas' capacity by more than `tolerance` (10 %), and scales down towards
-//   ceil(stable / target) when the stable load is more than `tolerance` below it and has been
-//   for scale_down_delay (the highest stable load within the delay counts), by at most
-//   max_scale_down_rate (x2) per decision. The tolerance band keeps a steady, noisy load from
-//   moving replicas back and forth.
+//   current replicas' capacity by more than `up_tolerance` (5 %), and scales down towards
+//   ceil(max(stable, panic) / target) when that load is more than `down_tolerance` (10 %)
+//   below it and has been for scale_down_delay (the highest load within the delay counts), by
+//   at most max_scale_down_rate (x2) per decision. The tolerance band keeps a steady, noisy
+//   load from moving replicas back and forth; counting the panic window in the scale-down
+//   keeps a rising load's scale-up from being undone by the lagging stable window.
 //   The result lies in [max(1, scale.min), scale.max]. The decider never proposes 0 and
 //   proposes nothing while the Deployment is at 0: 0 <-> 1 belongs to the activator.
 //
@@ -38,9 +39,10 @@ struct DeciderOptions {
   Duration panic_window = std::chrono::seconds(6);
   // Panic when the burst recommendation is at least this many times the ready capacity.
   double panic_threshold = 2.0;
-  // Outside panic, scale up only when load / target exceeds replicas x (1 + tolerance), and
-  // down only when it is below replicas x (1 - tolerance).
-  double tolerance = 0.1;
+  // Outside panic, scale up only when load / target exceeds replicas x (1 + up_tolerance), and
+  // down only when it is below replicas x (1 - down_tolerance).
+  double up_tolerance = 0.05;
+  double down_tolerance = 0.1;
   // A lower recommendation must have held this long before the decider scales down.
   Duration scale_down_delay = std::chrono::seconds(30);
   // Per decision: never below ceil(replicas / max_scale_down_rate), never above
@@ -109,7 +111,7 @@ class Decider {
     SteadyTime time;
     double load;
   };
-  std::deque<StableLoad> recent_;  // stable-window averages within scale_down_delay
+  std::deque<StableLoad> recent_;  // max(stable, panic) averages within scale_down_delay
 };
 
 // ceil(load / target), at least 0; target <= 0 counts as 1.

@@ -170,6 +170,7 @@ void ScalingLoop::TraceLocked(Fn& fn, const Target& t, const Decision& d, int wr
 
 void ScalingLoop::RunOnce() {
   std::lock_guard<std::mutex> run_lock(run_mu_);
+  if (!targets_.HasSynced()) return;  // never decide on a partial view of the cluster
   std::vector<Target> targets = targets_.List();
   const SteadyTime now = clock_.Now();
   std::vector<Write> writes;

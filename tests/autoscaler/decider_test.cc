@@ -1,5 +1,6 @@
 #include "autoscaler/core/decider.h"
 
+#include <cmath>
 #include <functional>
 #include <random>
 
@@ -187,6 +188,23 @@ TEST(AutoscalerDeciderTest, ModerateRampFollowsThePanicWindow) {
   sim.Run(seconds(12), [](Duration) { return 150.0; });
   EXPECT_FALSE(sim.d_.panic());
   EXPECT_EQ(sim.replicas_, 15);
+}
+
+TEST(AutoscalerDeciderTest, RisingLoadNeverScalesDown) {
+  // An exponential ramp (x2 every 20 s) with noise: the 60 s average lags far behind the 6 s
+  // one; replicas must only go up while the load rises.
+  Sim sim({}, {.min = 0, .max = 1000, .target = 10});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> noise(-0.1, 0.1);
+  sim.Run(seconds(200), [&](Duration t) {
+    return 2 * std::pow(2.0, std::chrono::duration<double>(t).count() / 20) * (1 + noise(rng));
+  });
+  ASSERT_GE(sim.writes_.size(), 5u);
+  for (size_t i = 1; i < sim.writes_.size(); ++i) {
+    EXPECT_GT(sim.writes_[i].second, sim.writes_[i - 1].second)
+        << "scaled down at " << std::chrono::duration<double>(sim.writes_[i].first).count() << " s";
+  }
+  EXPECT_GE(sim.replicas_, 180) << sim.last_.reason;  // ~2048 at the end, target 10
 }
 
 TEST(AutoscalerDeciderTest, MaxScaleUpRateRelativeToReady) {
