@@ -100,7 +100,7 @@ class PlatformE2ETest(unittest.TestCase):
     def _start(cls):
         p = cls.p
         p.start_local(node=True)
-        p.kubectl("create", "namespace", RELEASE_NS)
+        p.create_namespace(RELEASE_NS)
         p.kubectl("apply", "-f", os.path.join(CHART, "crds"))
         p.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/functions.kfaas.dev")
 
