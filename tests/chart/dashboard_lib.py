@@ -92,3 +92,19 @@ def label_values_as_promql(query, **kw):
     if not selector:
         raise ValueError("label_values(%s) without a metric scans every series: name one" % label)
     return "count by (%s) (%s)" % (label, substitute(selector, **kw)), label
+
+
+METRIC_RE = re.compile(r"\b(kfaas_[a-zA-Z0-9_]+)")
+
+
+def metric_names(expr):
+    """The kfaas_* metric names an expression reads."""
+    return set(METRIC_RE.findall(expr))
+
+
+def family_of(name):
+    """The metric family a sample name belongs to (x_bucket/x_sum/x_count -> x)."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name

@@ -60,8 +60,8 @@ class Platform:
         argv = [exe, "--insecure-port", str(port)]
         if "--home" in text:
             argv += ["--home", self.home]
-        if "--port" in text:
-            argv += ["--port", str(testlib.free_port())]
+        if "--secure-port" in text:
+            argv += ["--secure-port", str(testlib.free_port())]
         if not node:
             if "--no-node" in text:
                 argv += ["--no-node"]
@@ -86,6 +86,10 @@ class Platform:
         if check and r.returncode != 0:
             raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(argv), r.returncode, r.stdout, r.stderr))
         return r
+
+    def create_namespace(self, name):
+        # Not `kubectl create namespace`: it sends protobuf, which kfaas-local does not accept.
+        self.kubectl("apply", "-f", "-", input='{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "%s"}}' % name)
 
     def served_kinds(self):
         """{(group, kind)} the API server serves, from `kubectl api-resources`."""

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The rendered chart applied with the real kubectl to kfaas-local: the CRD from crds/ first (as
 helm install does), then every manifest of the default values and of each variant
-(tests/chart/values/*.yaml, each in its own namespace), then once more (idempotent)."""
+(tests/chart/values/*.yaml, each its own release in its own namespace), then once more
+(idempotent: nothing created, nothing changed)."""
 import glob
 import os
 import subprocess
@@ -27,6 +28,53 @@ def variants():
     return out
 
 
+def plural(kind):
+    k = kind.lower()
+    return k + ("es" if k.endswith("s") else "s")
+
+
+def docs_for_kinds(rendered, kinds):
+    """{(group, kind): (apiVersion, namespaced)} from the rendered manifests."""
+    out = {}
+    for _, _, path in rendered:
+        for d in kp.docs_of(path):
+            g = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
+            if (g, d["kind"]) in kinds:
+                out[(g, d["kind"])] = (d["apiVersion"], "namespace" in d["metadata"])
+    return out
+
+
+def without_kinds(path, kinds):
+    """A copy of a rendered file without the documents of these (group, kind)s."""
+    import yaml
+    kept = []
+    for d in kp.docs_of(path):
+        g = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
+        if (g, d["kind"]) not in kinds:
+            kept.append(d)
+    out = path[:-5] + ".applicable.yaml"
+    with open(out, "w") as f:
+        yaml.safe_dump_all(kept, f, default_flow_style=False)
+    return out
+
+
+def standin_crds(kinds, info):
+    import json
+    crds = []
+    for g, k in kinds:
+        api_version, namespaced = info[(g, k)]
+        crds.append({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "%s.%s" % (plural(k), g),
+                         "annotations": {"api-approved.kubernetes.io": "unapproved, test stand-in"}},
+            "spec": {"group": g, "scope": "Namespaced" if namespaced else "Cluster",
+                     "names": {"kind": k, "listKind": k + "List", "plural": plural(k), "singular": k.lower()},
+                     "versions": [{"name": api_version.split("/")[1], "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}})
+    return "".join("---\n%s\n" % json.dumps(c) for c in crds)
+
+
 class KubectlApplyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -43,7 +91,9 @@ class KubectlApplyTest(unittest.TestCase):
 
     def render(self, name, namespace, args):
         path = os.path.join(self.p.tmp, name + ".yaml")
-        r = subprocess.run([renderer(), "kfaas", CHART, "--namespace", namespace] + args,
+        # One release per variant (as two helm releases must: the ClusterRoles are cluster-wide).
+        release = "kfaas" if name == "default" else "kfaas-" + name
+        r = subprocess.run([renderer(), release, CHART, "--namespace", namespace] + args,
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(path, "w") as f:
@@ -60,25 +110,36 @@ class KubectlApplyTest(unittest.TestCase):
             rendered.append((name, ns, path))
             docs_kinds |= {(d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else "", d["kind"])
                            for d in kp.docs_of(path)}
-        served = p.served_kinds()
-        missing = sorted(k for k in docs_kinds if k not in served and k != ("monitoring.coreos.com", "ServiceMonitor"))
-        if missing:
-            self.skipTest("kfaas-local does not serve %s; the chart needs them"
-                          % ", ".join("%s/%s" % (g or "core", k) for g, k in missing))
-
-        # As helm install: the chart's crds/ first, then wait until the API serves them.
+        # As helm install: the chart's crds/ first, then wait until the API serves them. The
+        # ServiceMonitor's CRD comes from the Prometheus Operator on a real cluster.
         for crd in sorted(glob.glob(os.path.join(CHART, "crds", "*.yaml"))) + [SERVICEMONITOR_CRD]:
             p.kubectl("apply", "-f", crd)
         p.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                   "crd/functions.kfaas.dev", "crd/servicemonitors.monitoring.coreos.com")
+        # Built-in kinds kfaas-local does not serve get stand-in CRDs (schema-less storage), so
+        # the rest of the chart is still applied; they are listed loudly.
+        # A CRD's group needs a dot: kinds of "policy" or "autoscaling" cannot be stood in for, so
+        # their documents are left out and the test ends "skipped", naming them, after the rest.
+        served = p.served_kinds()
+        missing = sorted(k for k in docs_kinds if k not in served)
+        standins = [k for k in missing if "." in k[0]]
+        unservable = [k for k in missing if "." not in k[0]]
+        if standins:
+            print("\nNOTE: kfaas-local does not serve %s: applied through stand-in CRDs (no schema)"
+                  % ", ".join("%s/%s" % (g or "core", k) for g, k in standins), file=sys.stderr)
+            p.kubectl("apply", "-f", "-", input=standin_crds(standins, docs_for_kinds(rendered, standins)))
+            p.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                      *["crd/%s.%s" % (plural(k), g) for g, k in standins])
+        if unservable:
+            rendered = [(name, ns, without_kinds(path, unservable)) for name, ns, path in rendered]
 
         for name, ns, path in rendered:
             with self.subTest(variant=name):
-                p.kubectl("create", "namespace", ns)
+                p.create_namespace(ns)
                 extra_ns = {d["metadata"].get("namespace") for d in kp.docs_of(path)} - {None, ns}
                 for e in sorted(extra_ns):  # e.g. dashboard.namespace
                     if p.kubectl("get", "namespace", e, check=False).returncode != 0:
-                        p.kubectl("create", "namespace", e)
+                        p.create_namespace(e)
                 r = p.kubectl("apply", "-f", path)
                 want = ["%s/%s" % (d["kind"].lower(), d["metadata"]["name"]) for d in kp.docs_of(path)]
                 got = r.stdout
@@ -98,6 +159,10 @@ class KubectlApplyTest(unittest.TestCase):
                                     "jsonpath={.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem}"
                                     "{' '}{.spec.template.spec.securityContext.runAsNonRoot}").stdout
                     self.assertEqual(got, "true true", d["metadata"]["name"])
+        if unservable:
+            self.skipTest("everything else applied, but kfaas-local does not serve %s (and a CRD cannot "
+                          "stand in for a group without a dot): the chart's documents of these kinds were "
+                          "not applied" % ", ".join("%s/%s" % (g or "core", k) for g, k in unservable))
 
 
 if __name__ == "__main__":
