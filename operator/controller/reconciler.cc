@@ -47,6 +47,8 @@ struct Reconciler::ChildOutcome {
   bool conflict = false;  // failed because someone else's object has the name
   // Transient: retry with backoff and do not touch status meanwhile.
   bool requeue = false;
+  // The Function is gone (deleted while the cache still had it): nothing more to do.
+  bool owner_gone = false;
   absl::Status error;
 };
 
@@ -201,6 +203,26 @@ Reconciler::ChildOutcome Reconciler::ReconcileChild(const kube::Resource& r, con
   if (cached) {
     live = *cached;
   } else {
+    // A child that existed (the Function has a status) and vanished: most often the garbage
+    // collector removing it because the Function was just deleted, which this cache may not
+    // have seen yet. Make sure before re-creating it.
+    if (fn.status.contains("conditions")) {
+      auto owner = client_.Get(kFunctions, fn.ns, fn.name);
+      if (absl::IsNotFound(owner.status()) ||
+          (owner.ok() && (*owner)["metadata"].value("uid", "") != fn.uid)) {
+        KFAAS_VLOG(1) << fn.Key() << ": deleted; not re-creating its " << r.kind;
+        out.owner_gone = true;
+        return out;
+      }
+      if (!owner.ok()) {
+        fail("get", owner.status());
+        return out;
+      }
+      if ((*owner)["metadata"].contains("deletionTimestamp")) {
+        out.owner_gone = true;
+        return out;
+      }
+    }
     auto created = client_.Create(r, fn.ns, desired, wopts);
     if (created.ok()) {
       KFAAS_LOG(INFO) << fn.Key() << ": created " << what;
@@ -315,6 +337,7 @@ Result Reconciler::Reconcile(const std::string& key) {
                                     MakeDeployment(fn, opts_.resources), result);
     ChildOutcome s = ReconcileChild(kServices, fn, cache_.GetService(ns, name),
                                     MakeService(fn, opts_.resources), result);
+    if (d.owner_gone || s.owner_gone) return result;
     for (ChildOutcome* c : {&d, &s}) {
       if (c->requeue) transient = true;
       if (!c->error.ok() && error.ok()) error = c->error;

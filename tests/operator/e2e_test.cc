@@ -26,9 +26,14 @@ using testing::SourceDir;
 using testing::Subprocess;
 using testing::TempDir;
 
+// The build directory: $KFAAS_BINARY_DIR, else three levels above this test binary
+// (<build>/tests/operator/operator_e2e_test).
 std::string BinaryDir() {
   const char* d = std::getenv("KFAAS_BINARY_DIR");
-  return d ? d : ".";
+  if (d && *d) return d;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "." : exe.parent_path().parent_path().parent_path().string();
 }
 
 // A plain HTTP GET on 127.0.0.1; "" on failure.

@@ -620,6 +620,32 @@ TEST(Reconcile, Table) {
            }(),
        .want_writes = {}},
       {.name = "malformed key: ignored", .key = "no-slash", .want_writes = {}},
+      {.name = "a vanished child is re-created when the Function still exists",
+       .objects =
+           [&] {
+             auto objs = Synced(hello);
+             objs.pop_back();  // no Service
+             return objs;
+           }(),
+       .want_writes = {"create services"},
+       .check =
+           [](FakeClient& c) {
+             auto actions = c.Actions();
+             ASSERT_FALSE(actions.empty());
+             EXPECT_EQ(actions[0].verb + " " + actions[0].resource, "get functions");
+           }},
+      {.name = "a vanished child of a Function deleted meanwhile is not re-created",
+       .objects =
+           [&] {
+             auto objs = Synced(hello);
+             objs.pop_back();
+             return objs;
+           }(),
+       .before =
+           [](FakeClient& c) {
+             c.FailNext("get", "functions", kube::NotFoundError("functions.kfaas.dev", "hello"));
+           },
+       .want_writes = {}},
   };
   for (const auto& row : rows) RunRow(row);
 }

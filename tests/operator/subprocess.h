@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -61,6 +63,8 @@ class Subprocess {
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
       execvp(args[0], args.data());
+      std::string err = std::string("exec ") + argv[0] + ": " + strerror(errno) + "\n";
+      (void)!write(2, err.data(), err.size());
       _exit(127);
     }
   }
