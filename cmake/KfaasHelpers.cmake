@@ -21,9 +21,15 @@ function(kfaas_test)
   endif()
   add_executable(${A_NAME} ${A_SRCS})
   target_include_directories(${A_NAME} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
-  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
+  if(NOT TARGET kfaas_test_env)
+    # An OBJECT library, so its static initializer is always linked in.
+    add_library(kfaas_test_env OBJECT ${PROJECT_SOURCE_DIR}/tests/testutil/test_env.cc)
+    target_compile_definitions(kfaas_test_env PRIVATE
+      KFAAS_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" KFAAS_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  endif()
+  target_link_libraries(${A_NAME} PRIVATE kfaas_test_env ${A_DEPS} GTest::gmock GTest::gtest
+                                          GTest::gtest_main)
   gtest_discover_tests(${A_NAME}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
-               ENVIRONMENT "KFAAS_SOURCE_DIR=${PROJECT_SOURCE_DIR};KFAAS_BINARY_DIR=${PROJECT_BINARY_DIR}")
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
 endfunction()
