@@ -144,6 +144,7 @@ class Prometheus:
         if not exe:
             raise unittest.SkipTest("prometheus is not installed (apt-get install prometheus)")
         self.port = testlib.free_port()
+        self.scrape_interval_s = float(scrape_interval.rstrip("s"))
         d = os.path.join(platform.tmp, "prometheus")
         os.makedirs(os.path.join(d, "data"))
         cfg = os.path.join(d, "prometheus.yml")
@@ -167,22 +168,50 @@ class Prometheus:
         testlib.wait_for("prometheus /-/ready", lambda: platform._alive(self.proc) and
                          http_get(self.url + "/-/ready")[0] == 200, timeout=60)
 
-    def query(self, expr):
-        """The instant vector/scalar result of expr now: [{"metric": {...}, "value": [t, "v"]}]."""
+    def _api(self, path, params):
         import urllib.parse
-        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        url = self.url + path + "?" + urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
                 body = json.loads(r.read())
         except urllib.error.HTTPError as e:
             body = json.loads(e.read() or b"{}")
-            raise AssertionError("query %r: %s %s" % (expr, e.code, body.get("error")))
+            raise AssertionError("%s %r: %s %s" % (path, params, e.code, body.get("error")))
         if body.get("status") != "success":
-            raise AssertionError("query %r: %s" % (expr, body))
-        res = body["data"]["result"]
-        if body["data"]["resultType"] == "scalar":
-            return [{"metric": {}, "value": res}]
-        return res
+            raise AssertionError("%s %r: %s" % (path, params, body))
+        return body["data"]
+
+    def query(self, expr, at=None):
+        """The instant vector/scalar result of expr at time `at` (default now):
+        [{"metric": {...}, "value": [t, "v"]}]."""
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = "%.3f" % at
+        data = self._api("/api/v1/query", params)
+        if data["resultType"] == "scalar":
+            return [{"metric": {}, "value": data["result"]}]
+        return data["result"]
+
+    def query_range(self, expr, start, end, step):
+        """The range query result of expr: [{"metric": {...}, "values": [[t, "v"], ...]}]."""
+        return self._api("/api/v1/query_range", {"query": expr, "start": "%.3f" % start,
+                                                 "end": "%.3f" % end, "step": "%gs" % step})["result"]
+
+    def wait_scraped(self, jobs, after, timeout=60):
+        """Waits until every job has been scraped successfully at a time later than `after`
+        (seconds since the epoch) and returns the latest of those scrape times: an instant at which
+        Prometheus holds every value the targets exposed at `after`. (Prometheus applies a new
+        configuration's targets only some seconds after it reports ready, so its first scrape can
+        come well after /-/ready.)"""
+        def scraped():
+            seen = {}
+            for r in self.query("timestamp(up == 1)"):
+                seen[r["metric"]["job"]] = float(r["value"][1])
+            if all(seen.get(j, 0) > after for j in jobs):
+                return max(seen[j] for j in jobs)
+            return None
+        return testlib.wait_for("Prometheus to scrape %s after t=%.3f" % (", ".join(sorted(jobs)), after),
+                                scraped, timeout=timeout, interval=0.2)
 
     def targets_up(self):
         res = self.query("up")

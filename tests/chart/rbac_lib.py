@@ -119,6 +119,18 @@ def compare(records, rules_by_comp, not_exercised=None):
     return sorted(denied), sorted(unused)
 
 
+def listed_but_used(records, not_exercised):
+    """Sorted (component, group, resource, verb) listed in not_exercised that a request did use:
+    the list is stale there."""
+    out = set()
+    for comp, entries in (not_exercised or {}).items():
+        mine = [r for r in records if r["component"] == comp]
+        for g, res, v in entries:
+            if any(used_grant(("*", g, res, v), r) for r in mine):
+                out.add((comp, g, res, v))
+    return sorted(out)
+
+
 def observed(records):
     """A table of distinct (component, verb, group/resource[/sub], namespace?) for reports."""
     rows = set()

@@ -87,6 +87,12 @@ class RulesTest(unittest.TestCase):
                                      {"activator": {("kfaas.dev", "functions", "watch"): "test"}})
         self.assertNotIn(("activator", "*", "kfaas.dev", "functions", "watch"), unused)
 
+    def test_listed_but_used(self):
+        records = [rec("operator", "GET", "/apis/kfaas.dev/v1alpha1/functions?limit=500")]
+        listed = {"operator": {("kfaas.dev", "functions", "list"): "stale", ("kfaas.dev", "functions", "watch"): "ok"},
+                  "activator": {("kfaas.dev", "functions", "list"): "another component"}}
+        self.assertEqual(rbac_lib.listed_but_used(records, listed), [("operator", "kfaas.dev", "functions", "list")])
+
     def test_no_leader_election_role_without_leader_election(self):
         docs = render("--set", "operator.replicas=1,operator.leaderElection.enabled=false")
         self.assertFalse([d for d in docs if d["kind"] in ("Role", "RoleBinding")])
