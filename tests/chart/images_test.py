@@ -4,7 +4,8 @@
   - the runtime stage is debian:<release>-slim, non-root (65532), and its packages are exactly
     what the binaries need: every shared library `ldd` finds for the built kfaas-operator and
     kfaas-activator belongs (dpkg -S) to a package of the runtime stage, a dependency of one, or the
-    slim base image, and every runtime package provides a library one of the binaries loads;
+    slim base image, and every runtime package provides a library one of the binaries loads (or
+    is listed in PENDING_RUNTIME: skipped, naming it);
   - each component target copies its binary and runs it as the ENTRYPOINT, and the CMake target it
     builds exists."""
 import functools
@@ -26,6 +27,13 @@ COMPONENTS = {"operator": "kfaas-operator", "activator": "kfaas-activator"}
 SLIM_BASE = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
 # Runtime packages that provide no library (TLS roots for the API server's certificates).
 NON_LIBRARY_RUNTIME = {"ca-certificates"}
+# Runtime packages for code that has not landed in the binaries yet, with what will load them: the
+# test skips naming them while no binary loads them, and fails once one does (remove the entry).
+PENDING_RUNTIME = {
+    "libgrpc++1.51": "the activator's gRPC server (KEDA external scaler, stats) and the operator's stats client",
+    "libgrpc29": "gRPC (through libgrpc++1.51)",
+    "libprotobuf32": "the gRPC services' messages",
+}
 
 
 def parse_dockerfile(path):
@@ -86,8 +94,7 @@ def install_deps_groups():
     return groups
 
 
-def package_of(path):
-    """The Debian package owning a file, trying both sides of the /usr merge."""
+def _usrmerge_candidates(path):
     real = os.path.realpath(path)
     candidates = [path, real]
     for p in list(candidates):
@@ -95,11 +102,22 @@ def package_of(path):
             candidates.append(p[len("/usr"):])
         elif p.startswith("/lib/"):
             candidates.append("/usr" + p)
-    for c in candidates:
-        r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout.split(":")[0].strip()
-    return None
+    return candidates
+
+
+def packages_of(paths):
+    """{path: the Debian package owning it, or None}, trying both sides of the /usr merge; one
+    `dpkg -S` for all of them (one per file takes minutes on a loaded machine)."""
+    cands = {p: _usrmerge_candidates(p) for p in paths}
+    every = sorted({c for cs in cands.values() for c in cs})
+    owner = {}
+    if every:
+        r = subprocess.run(["dpkg", "-S"] + every, capture_output=True, text=True)
+        for line in r.stdout.splitlines():
+            pkgs, sep, path = line.partition(": ")
+            if sep and not pkgs.startswith("diversion"):
+                owner.setdefault(path.strip(), pkgs.split(",")[0].strip().split(":")[0])
+    return {p: next((owner[c] for c in cs if c in owner), None) for p, cs in cands.items()}
 
 
 def ldd_libraries(binary):
@@ -118,23 +136,37 @@ def ldd_libraries(binary):
     return libs
 
 
+@functools.lru_cache(maxsize=None)
+def installed_depends():
+    """{installed package: [names in its Depends and Pre-Depends, all alternatives]}, from one
+    dpkg-query."""
+    r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}\t${Package}\t${Depends}, ${Pre-Depends}\n"],
+                       capture_output=True, text=True, check=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        status, name, deps = (line.split("\t") + ["", ""])[:3]
+        if status != "installed":
+            continue
+        names = []
+        for dep in deps.split(","):
+            for alt in dep.split("|"):
+                n = alt.strip().split(" ")[0].split(":")[0]
+                if n:
+                    names.append(n)
+        out.setdefault(name, []).extend(names)
+    return out
+
+
 def depends_closure(packages):
     """Installed packages reachable through Depends/Pre-Depends (all installed alternatives)."""
+    deps = installed_depends()
     seen, todo = set(), list(packages)
     while todo:
         p = todo.pop()
         if p in seen:
             continue
         seen.add(p)
-        r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", p],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            continue
-        for dep in r.stdout.split(","):
-            for alt in dep.split("|"):
-                name = alt.strip().split(" ")[0].split(":")[0]
-                if name and name not in seen:
-                    todo.append(name)
+        todo.extend(n for n in deps.get(p, []) if n not in seen)
     return seen
 
 
@@ -190,25 +222,38 @@ class ImagesTest(unittest.TestCase):
     def test_runtime_packages_cover_ldd(self):
         runtime = set(self.stages["runtime"]["apt"])
         closure = depends_closure(runtime | SLIM_BASE)
-        used = set()
+        needed = set()  # packages owning a library one of the binaries loads
         built = {b: testlib.find_binary(b) for b in COMPONENTS.values()}
         missing = [b for b, p in built.items() if not p]
         if len(missing) == len(built):
             self.skipTest("neither %s is built: nothing to run ldd on" % " nor ".join(missing))
-        for binary, path in built.items():
-            if not path:
-                continue
-            for soname, lib in ldd_libraries(path).items():
-                if soname.startswith("linux-vdso"):
-                    continue
-                pkg = package_of(lib)
+        libs = {binary: {so: lib for so, lib in ldd_libraries(path).items() if not so.startswith("linux-vdso")}
+                for binary, path in built.items() if path}
+        owners = packages_of({lib for by_so in libs.values() for lib in by_so.values()})
+        for binary, by_so in libs.items():
+            for soname, lib in by_so.items():
+                pkg = owners[lib]
                 self.assertIsNotNone(pkg, "%s needs %s (%s), which no Debian package owns" % (binary, soname, lib))
                 self.assertIn(pkg, closure, "%s needs %s from %s: add it to the runtime stage" % (binary, soname, pkg))
-                used |= {q for q in runtime if pkg == q or pkg in closure_of(q)}
+                needed.add(pkg)
         if missing:
             self.skipTest("%s not built: the runtime packages were checked against the others only" % missing)
+        # A runtime package is used if it owns a needed library, or brings in one that neither the
+        # other runtime packages nor the base image would (e.g. a dependency-only package).
+        used = set()
+        for q in runtime:
+            others = depends_closure((runtime - {q}) | SLIM_BASE)
+            if q in needed or (closure_of(q) & needed) - others:
+                used.add(q)
+        landed = sorted(used & set(PENDING_RUNTIME))
+        self.assertFalse(landed, "now loaded by a binary: remove from PENDING_RUNTIME: %s" % landed)
         unused = runtime - used - NON_LIBRARY_RUNTIME
+        pending = sorted(unused & set(PENDING_RUNTIME))
+        unused -= set(pending)
         self.assertFalse(unused, "runtime packages no binary loads a library from: remove them")
+        if pending:
+            self.skipTest("runtime packages no binary loads yet, kept for code not landed: %s" % "; ".join(
+                "%s (%s)" % (p, PENDING_RUNTIME[p]) for p in pending))
 
 
 if __name__ == "__main__":
