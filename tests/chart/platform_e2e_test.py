@@ -294,6 +294,10 @@ class PlatformE2ETest(unittest.TestCase):
         self.assertEqual(self.q1('kfaas_activator_throttled_requests_total{%s}' % hello), self.sent.get(("hello", 429)))
         self.assertEqual(self.q1('kfaas_activator_timeouts_total{namespace="%s", function="slow"}' % FN_NS), 1)
         self.assertGreaterEqual(self.q1('kfaas_cold_starts_total{%s}' % hello), 1)
+        # What the dashboard's rate()/increase() see: the counter went up inside the scenario (from
+        # the sample before the traffic), not just "exists".
+        _, kw = self.grafana_window()
+        self.assertGreaterEqual(self.q1('increase(kfaas_cold_starts_total{%s}[%s])' % (hello, kw["range_"])), 1)
         self.assertGreaterEqual(self.q1('kfaas_cold_start_duration_seconds_count{%s}' % hello), 1)
         self.assertEqual(self.q1('kfaas_function_duration_seconds_count{%s}' % hello), ok)
         # The burst's sleeping requests alone are 1.5 s each: billable seconds add up.
