@@ -191,6 +191,12 @@ class PlatformE2ETest(unittest.TestCase):
         cls.apply_function("slow", dict(base, timeoutSeconds=1, scale={"min": 0, "max": 1, "idleWindowSeconds": 60}))
         testlib.wait_for("the hello Deployment", lambda: p.kubectl("get", "deployment", "hello", "-n", FN_NS,
                                                                    check=False).returncode == 0, timeout=60)
+        # Functions usually exist for a while before their first call; here the call follows at
+        # once, so first let Prometheus see hello's counters at 0 (the activator creates them when
+        # it learns of the Function). Otherwise a cold start inside the first scrape interval is
+        # the series' first sample, and increase() cannot count it.
+        testlib.wait_for("Prometheus to hold hello's cold start counter at 0", lambda: cls.prom.query(
+            'kfaas_cold_starts_total{namespace="%s", function="hello"} == 0' % FN_NS), timeout=30)
 
         def call(fn, path="/", expect=None):
             code, headers, body = http("GET", cls.fn_url(fn, path))
