@@ -95,6 +95,7 @@ kc() { kubectl --kubeconfig "$kubeconfig" --cache-dir "$kube_cache" "$@"; }
 # 3. Start everything; stop everything on Ctrl-C, on exit, or when one component dies.
 pids=()
 names=()
+# shellcheck disable=SC2317  # invoked by the traps
 cleanup() {
   trap - INT TERM EXIT
   if [ ${#pids[@]} -gt 0 ]; then
@@ -133,6 +134,7 @@ wait_for() { # wait_for <component index> <what> <command...>: polls for 30 s
   done
   die "${names[$i]}: $what not reached in 30 s; see $home/logs/${names[$i]}.log"
 }
+# shellcheck disable=SC2317  # invoked through wait_for
 ready() { curl -sf --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
 say "starting kfaas-local: API server on https://127.0.0.1:$api_port and the node"

@@ -16,6 +16,9 @@ Skips (77) when the binaries are not built (cmake --build build --target kfaas-l
 kfaas-operator kfaas-activator hello-function)."""
 import os
 import re
+import shutil
+import socket
+import subprocess
 import sys
 import time
 
@@ -150,11 +153,31 @@ def scenario(p):
     print("Ctrl-C: local-up.sh exited %d; %d processes stopped, none left" % (code, len(everything)))
 
 
+def port_in_use_is_refused():
+    """A port already taken: local-up.sh says which variable changes it and starts nothing."""
+    step("local-up.sh with KFAAS_ACTIVATOR_PORT taken")
+    p = LocalUp(SOURCE, BUILD)
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        p.env["KFAAS_ACTIVATOR_PORT"] = str(taken.getsockname()[1])
+        r = subprocess.run([os.path.join(SOURCE, "hack", "local-up.sh"), "--no-build"], cwd=SOURCE, env=p.env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        expect(r.returncode != 0 and "KFAAS_ACTIVATOR_PORT=" in r.stderr,
+               "local-up.sh with a taken port: exit %d, stderr %r" % (r.returncode, r.stderr))
+        expect(not p.pids_using_home(), "a process was started despite the taken port")
+    finally:
+        taken.close()
+        shutil.rmtree(p.home, ignore_errors=True)
+
+
 def main():
     missing = missing_binaries(BUILD)
     if missing:
         print("SKIP: not built in %s: %s" % (BUILD, ", ".join(missing)))
         return 77
+    port_in_use_is_refused()
     p = LocalUp(SOURCE, BUILD)
     try:
         with p:
