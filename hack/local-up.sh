@@ -114,12 +114,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+pdeathsig=
+setpriv --help 2>&1 | grep -q -- --pdeathsig && pdeathsig="setpriv --pdeathsig TERM"
 start() { # start <name> <command...>: in the background; output prefixed and kept in logs/<name>.log
   local name=$1
   shift
   # The filter ignores Ctrl-C so the components' last words (shutdown logs) still get through;
   # it ends when the component closes its output.
-  "$@" > >(trap '' INT TERM; exec sed -u -e "w $home/logs/$name.log" -e "s/^/[$name] /") 2>&1 &
+  # setpriv --pdeathsig: the component gets SIGTERM even if this script is SIGKILLed.
+  $pdeathsig "$@" > >(trap '' INT TERM; exec sed -u -e "w $home/logs/$name.log" -e "s/^/[$name] /") 2>&1 &
   pids+=($!)
   names+=("$name")
 }

@@ -11,12 +11,14 @@ temporary KFAAS_HOME), the real kubectl, and real processes for every component 
   4. examples/python.yaml works too, side by side with hello (each answers with its own body).
   5. kubectl delete fn hello removes its Deployment, Service and pods, and the process.
   6. Ctrl-C (SIGINT to local-up.sh's process group) stops everything: no process survives.
+  Also: a taken port is refused naming its variable; a SIGKILLed local-up.sh leaves nothing.
 
 Skips (77) when the binaries are not built (cmake --build build --target kfaas-local
 kfaas-operator kfaas-activator hello-function)."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -172,6 +174,21 @@ def port_in_use_is_refused():
         shutil.rmtree(p.home, ignore_errors=True)
 
 
+def killed_script_leaves_nothing():
+    """Even when local-up.sh itself is SIGKILLed (no trap runs), every component and function
+    process goes (setpriv --pdeathsig, then kfaas-local's own clean-up)."""
+    step("SIGKILL of local-up.sh")
+    with LocalUp(SOURCE, BUILD) as p:
+        p.kubectl("apply", "-f", "examples/hello.yaml")
+        wait_until("hello answering", lambda: p.get("/fn/default/hello/")[0] == 200, timeout=20)
+        everything = descendants(p.proc.pid)
+        expect(p.function_pids("hello-function"), "no hello-function process: %s" % everything)
+        os.kill(p.proc.pid, signal.SIGKILL)
+        p.proc.wait()
+        wait_until("every process of the killed local-up.sh gone (%s)" % everything,
+                   lambda: not [x for x in everything if alive(x)] and not p.pids_using_home(), timeout=20)
+
+
 def main():
     missing = missing_binaries(BUILD)
     if missing:
@@ -185,6 +202,7 @@ def main():
     except Exception:
         print("=== local-up.sh output (last lines) ===\n" + p.output(120), flush=True)
         raise
+    killed_script_leaves_nothing()
     step("passed")
     return 0
 
