@@ -63,10 +63,19 @@ Registry::Registry() {
   AddLocked(Builtin("discovery.k8s.io", "endpointslices", "EndpointSlice", "endpointslice", true,
                     {}, {}, false));
   AddLocked(Builtin("coordination.k8s.io", "leases", "Lease", "lease", true, {}, {}, false));
+  // Stored and served, not acted on: there is no disruption controller or HPA controller here
+  // (the chart renders them; kubectl apply of the chart must work against kfaas-local).
+  AddLocked(Builtin("policy", "poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget",
+                    true, {"pdb"}, {}, true));
+  auto hpa = Builtin("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                     "horizontalpodautoscaler", true, {"hpa"}, {"all"}, true);
+  std::const_pointer_cast<ResourceInfo>(hpa)->version = "v2";
+  std::const_pointer_cast<ResourceInfo>(hpa)->storage_version = "v2";
+  AddLocked(hpa);
   AddLocked(Builtin("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition",
                     "customresourcedefinition", false, {"crd", "crds"}, {"api-extensions"}, true));
-  builtin_group_order_ = {"", "apps", "discovery.k8s.io", "coordination.k8s.io",
-                          "apiextensions.k8s.io"};
+  builtin_group_order_ = {"",       "apps",        "discovery.k8s.io",    "coordination.k8s.io",
+                          "policy", "autoscaling", "apiextensions.k8s.io"};
 }
 
 void Registry::AddLocked(ResourcePtr r) {
