@@ -172,6 +172,7 @@ class Operator::Impl {
     o.ns = config_.watch_namespace;
     o.activator_addresses = autoscaler::SplitAddresses(config_.activator_stats_address);
     o.activator_service = config_.activator_service;
+    o.keda_scaler_address = config_.keda_scaler_address;
     o.loop.decider.stable_window = config_.autoscaler_stable_window;
     o.loop.decider.scale_down_delay = config_.autoscaler_scale_down_delay;
     if (o.activator_addresses.empty() && o.activator_service.empty()) {

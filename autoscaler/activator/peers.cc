@@ -29,15 +29,15 @@ std::set<std::string> LocalAddresses() {
 
 ResolvingPeers::ResolvingPeers(std::vector<std::string> addresses, int own_port,
                                std::chrono::steady_clock::duration refresh)
-    : discovery_(std::move(addresses), refresh),
-      own_port_(own_port),
-      own_ips_(LocalAddresses()) {}
+    : discovery_(std::move(addresses), refresh), own_port_(own_port), own_ips_(LocalAddresses()) {}
 
 std::vector<std::string> ResolvingPeers::Peers() {
   std::vector<std::string> out;
   for (const std::string& a : discovery_.Addresses()) {
     std::string host, port;
-    if (SplitHostPort(a, &host, &port) && port == std::to_string(own_port_.load()) && own_ips_.count(host)) continue;
+    if (SplitHostPort(a, &host, &port) && port == std::to_string(own_port_.load()) &&
+        own_ips_.count(host))
+      continue;
     out.push_back(a);
   }
   return out;
