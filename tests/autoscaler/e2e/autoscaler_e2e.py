@@ -14,7 +14,9 @@ stream) from a build directory, deploys hello-function (examples/hello), then:
   3. the load stops: replicas fall gradually (not before the scale-down delay, never straight
      from N to 1), to 1 - never to 0;
   4. idle: the activator takes the Deployment to 0 after the Function's idleWindowSeconds;
-  and the Function carries ScaledUp / ScaledDown Events.
+  and the Function carries ScaledUp / ScaledDown Events. Beside it, with a stand-in of KEDA's
+  ScaledObject CRD installed, a Function with spec.scale.autoscaler: keda gets a ScaledObject
+  pointing at the activator's gRPC port.
 
   autoscaler_e2e.py --build build                  # test: exits 0/1 (77 = skipped)
   autoscaler_e2e.py --build build --bench          # prints the tracking table, no asserts
@@ -310,6 +312,20 @@ def run(args, plat, local, operator, activator, hello):
               + plat.log_tail("operator"))
         return 1
 
+    # KEDA mode: the operator creates the ScaledObject once the CRD is there.
+    plat.kubectl("apply", "-f", os.path.join(ROOT, "tests", "autoscaler", "testdata",
+                                             "keda-scaledobject-crd.yaml"))
+    keda_fn = {
+        "apiVersion": "kfaas.dev/v1alpha1", "kind": "Function",
+        "metadata": {"name": "keda-scaled", "namespace": "default"},
+        "spec": {"image": "example/hello-function", "command": ["hello-function"],
+                 "scale": {"min": 0, "max": 7, "target": 3, "autoscaler": "keda"}},
+    }
+    keda_path = os.path.join(plat.tmp, "keda-fn.json")
+    with open(keda_path, "w") as f:
+        json.dump(keda_fn, f)
+    plat.kubectl("apply", "-f", keda_path)
+
     fn = "autoscaled"
     manifest = {
         "apiVersion": "kfaas.dev/v1alpha1", "kind": "Function",
@@ -415,6 +431,19 @@ def run(args, plat, local, operator, activator, hello):
 
     if args.bench:
         return 0
+    so = wait_for(lambda: json.loads(plat.kubectl("get", "scaledobjects.keda.sh", "keda-scaled",
+                                                  "-o", "json")), 20, 0.5)
+    if not so:
+        failures.append("no ScaledObject for the Function with spec.scale.autoscaler: keda")
+    else:
+        trigger = so["spec"]["triggers"][0]
+        print("ScaledObject keda-scaled: %s -> %s (min %s, max %s)"
+              % (trigger["type"], trigger["metadata"]["scalerAddress"],
+                 so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]))
+        if trigger["metadata"]["scalerAddress"] != grpc_address or \
+                so["spec"]["maxReplicaCount"] != 7:
+            failures.append("ScaledObject does not point at %s with max 7: %s"
+                            % (grpc_address, so["spec"]))
     if reached is None or reached > 10:
         failures.append("replicas did not reach %d within 10 s of the burst" % want)
     if reached_ready is None:
