@@ -250,8 +250,11 @@ int Run(const AppOptions& o) {
                                         .peers = peers.get(),
                                         .clock = &RealClock::Get(),
                                         .registry = &registry},
-        autoscaler::ActivatorScalerOptions{.address = o.address + ":" + std::to_string(o.grpc_port),
-                                           .activator_id = id});
+        autoscaler::ActivatorScalerOptions{
+            .address =
+                (o.address.find(':') != std::string::npos ? "[" + o.address + "]" : o.address) +
+                ":" + std::to_string(o.grpc_port),
+            .activator_id = id});
     if (auto st = grpc_server->Start(); !st.ok()) {
       KFAAS_LOG(ERROR) << st.message();
       return 1;
