@@ -1,6 +1,7 @@
 #include "activator/core/function_state.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "activator/core/idle.h"
 #include "activator/core/lb.h"
@@ -9,6 +10,11 @@
 namespace kfaas::activator {
 
 namespace {
+
+// Instance ids are unique in the process, not per function: the per-thread UpstreamPool keys
+// its idle connections by id across all functions.
+std::atomic<uint64_t> g_next_instance_id{1};
+
 boost::asio::ip::tcp::endpoint ParseEndpoint(const EndpointInfo& info) {
   boost::system::error_code ec;
   auto addr = boost::asio::ip::make_address(info.address, ec);
@@ -144,7 +150,8 @@ void FunctionState::ApplyEndpointsLocked(Actions& a) {
   for (const auto& [key, ep] : merged) {
     auto it = instances_.find(key);
     if (it == instances_.end()) {
-      auto inst = std::make_shared<Instance>(next_instance_id_++, ep);
+      auto inst = std::make_shared<Instance>(
+          g_next_instance_id.fetch_add(1, std::memory_order_relaxed), ep);
       inst->slice_ready = ep.ready;
       inst->terminating = ep.terminating;
       instances_.emplace(key, inst);

@@ -205,7 +205,6 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   std::unordered_map<std::string, std::shared_ptr<Instance>> instances_;
   std::vector<std::shared_ptr<Instance>> usable_;
   std::list<std::shared_ptr<Waiter>> waiters_;
-  uint64_t next_instance_id_ = 1;
 
   // Activation and scale writes (serialized: one write in flight, the latest wish pending).
   bool activating_ = false;

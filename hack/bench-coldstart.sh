@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End-to-end cold starts through the activator on the local platform (hack/local-up.sh with
+# free ports and a temporary KFAAS_HOME): for each example function, N times: wait until it is
+# at zero (Deployment 0 replicas, its process gone, the activator without instances), then
+# time one request from sending it to the first byte of the answer. Prints p50/p90/p99 of that
+# and of the activator's phases (kfaas_cold_start_phase_seconds, each from the request's
+# arrival; per run from the histogram's sum/count deltas), then the stated anchors.
+#
+#   hack/bench-coldstart.sh [--runs N] [--functions hello,hello-python] [--no-build]
+#
+# Numbers depend on the machine's load: the load average is printed with them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build=${KFAAS_BUILD_DIR:-$root/build}
+runs=20
+functions=hello,hello-python
+do_build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runs | -n) runs=$2; shift ;;
+    --functions) functions=$2; shift ;;
+    --no-build) do_build=0 ;;
+    *) echo "bench-coldstart: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$do_build" = 1 ]; then
+  if [ ! -f "$build/build.ninja" ]; then
+    echo "==> configuring $build"
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  echo "==> building kfaas-local kfaas-operator kfaas-activator hello-function"
+  cmake --build "$build" --target kfaas-local kfaas-operator kfaas-activator hello-function >/dev/null
+fi
+
+exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" <<'EOF'
+import http.client
+import json
+import os
+import re
+import sys
+import time
+import urllib.request
+
+root, build, runs, functions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+sys.path.insert(0, os.path.join(root, "tests", "e2e"))
+from localup import LocalUp, alive, wait_until  # noqa: E402
+
+MANIFESTS = {"hello": "examples/hello.yaml", "hello-python": "examples/python.yaml"}
+COMMANDS = {"hello": "hello-function", "hello-python": "hello-python"}
+STARTUP = "ready - appeared"  # ~ the function's own start-up (exec to first good probe)
+PHASES = ["scale_acknowledged", "instance_appeared", "instance_ready", "first_byte_forwarded"]
+
+
+def phase_sums(p, name):
+    out, text = {}, p.metrics()
+    for ph in PHASES:
+        sel = r'\{[^}]*function="%s"[^}]*phase="%s"[^}]*\}' % (re.escape(name), ph)
+        s = re.search(r"^kfaas_cold_start_phase_seconds_sum%s (\S+)$" % sel, text, re.M)
+        c = re.search(r"^kfaas_cold_start_phase_seconds_count%s (\S+)$" % sel, text, re.M)
+        out[ph] = (float(s.group(1)) if s else 0.0, float(c.group(1)) if c else 0.0)
+    return out
+
+
+def at_zero(p, name):
+    r = p.kubectl("get", "deployment", name, "-o", "jsonpath={.spec.replicas} {.status.replicas}")
+    if r.stdout.split()[:1] != ["0"] or p.function_pids(COMMANDS[name]):
+        return False
+    with urllib.request.urlopen("http://127.0.0.1:%d/debug/functions" % p.admin_port, timeout=5) as f:
+        fns = {x["name"]: x for x in json.load(f)}
+    f = fns.get(name, {})
+    return f.get("instances", 1) == 0 and not f.get("activating") and f.get("inFlight", 1) == 0
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def bench(p, name):
+    p.kubectl("apply", "-f", MANIFESTS[name])
+    p.kubectl("patch", "fn", name, "--type=merge", "-p", '{"spec":{"scale":{"idleWindowSeconds":1}}}')
+    wait_until("%s routed" % name, lambda: p.get("/fn/default/%s/" % name)[0] == 200, timeout=30)
+    rows = {"end to end (client)": [], "X-Kfaas-Cold-Start": []}
+    rows.update({ph: [] for ph in PHASES})
+    rows[STARTUP] = []
+    for i in range(runs):
+        wait_until("%s at zero" % name, lambda: at_zero(p, name), timeout=30, interval=0.1)
+        before = phase_sums(p, name)
+        conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+        conn.connect()
+        t0 = time.perf_counter()
+        conn.request("GET", "/fn/default/%s/" % name)
+        resp = conn.getresponse()  # returns once the status line (the first bytes) arrived
+        t1 = time.perf_counter()
+        resp.read()
+        conn.close()
+        if resp.status != 200 or resp.getheader("X-Kfaas-Cold-Start") is None:
+            raise SystemExit("%s run %d: %d, X-Kfaas-Cold-Start %r: not a cold start" %
+                             (name, i, resp.status, resp.getheader("X-Kfaas-Cold-Start")))
+        rows["end to end (client)"].append((t1 - t0) * 1000)
+        rows["X-Kfaas-Cold-Start"].append(float(resp.getheader("X-Kfaas-Cold-Start")))
+        after = wait_until("phase metrics of run %d" % i,
+                           lambda: (lambda a: a if a["first_byte_forwarded"][1] > before["first_byte_forwarded"][1] else None)(phase_sums(p, name)))
+        got = {ph: (after[ph][0] - before[ph][0]) * 1000 for ph in PHASES if after[ph][1] > before[ph][1]}
+        for ph, v in got.items():
+            rows[ph].append(v)
+        if "instance_appeared" in got and "instance_ready" in got:
+            rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
+    return rows
+
+
+print("machine: %d cores, load average %s; %d cold starts per function" %
+      (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]), runs), flush=True)
+results = {}
+with LocalUp(root, build) as p:
+    for name in functions:
+        print("==> %s: %d cold starts (idleWindowSeconds 1)" % (name, runs), flush=True)
+        results[name] = bench(p, name)
+
+print()
+print("Cold start through the activator, from the request to its first byte (ms);")
+print("the indented phases (kfaas_cold_start_phase_seconds) are measured from the request's arrival;")
+print("ready - appeared: from the instance's pod appearing to its first good probe (~ its own start-up).")
+print()
+print("%-14s %-24s %5s %8s %8s %8s %8s" % ("function", "measure", "n", "p50", "p90", "p99", "max"))
+for name, rows in results.items():
+    for measure, xs in rows.items():
+        label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
+        print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
+              (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
+print()
+print("Stated references (/work/shared/reference/anchors.md), not measured here:")
+print("  Knative Serving   ~0.8 s normally, 2-10 s with the ClusterIP fallback (users, #15477)")
+print("  KEDA HTTP add-on  3-20 s though the pod was ready in 2-3 s (users, #586, #1385)")
+print("  OpenFaaS          1-2 s on Kubernetes with a pre-pulled image (published)")
+print("  Fission           ~100 ms from a warm pool (vendor claim)")
+print("  AWS Lambda        Rust 10-50 ms, Python 100-400 ms")
+EOF
