@@ -466,7 +466,11 @@ def run(args, plat, local, operator, activator, hello):
                             "window (%d s)" % (zero - t_stop, args.idle_window))
         events = json.loads(plat.kubectl("get", "events", "--field-selector",
                                          "involvedObject.name=" + fn, "-o", "json"))
-        reasons = {e.get("reason") for e in events.get("items", [])}
+        reasons = {e.get("reason") for e in events.get("items", [])
+                   if e.get("involvedObject", {}).get("kind") == "Function"}
+        for e in events.get("items", []):
+            if e.get("reason") == "ScaledUp":
+                print("event:", e.get("reason"), e.get("message"))
         print("events on the Function:", sorted(r for r in reasons if r))
         for r in ("ScaledUp", "ScaledDown"):
             if r not in reasons:
