@@ -69,9 +69,10 @@ void KedaSync::Sync(const std::vector<Target>& targets) {
       if (warned_.insert(t->scale.Key() + "/KedaNotInstalled").second) {
         KFAAS_LOG(WARNING) << t->scale.Key()
                            << " asks for KEDA, but the ScaledObject CRD is not installed";
-        events_(*t, "Warning", "KedaNotInstalled",
-                "spec.scale.autoscaler is keda, but KEDA's ScaledObject CRD (scaledobjects.keda.sh) "
-                "is not installed: install KEDA, or set spec.scale.autoscaler: kfaas");
+        events_(
+            *t, "Warning", "KedaNotInstalled",
+            "spec.scale.autoscaler is keda, but KEDA's ScaledObject CRD (scaledobjects.keda.sh) "
+            "is not installed: install KEDA, or set spec.scale.autoscaler: kfaas");
       }
     }
     return;

@@ -37,13 +37,12 @@ class KedaSyncTest : public ::testing::Test {
  protected:
   KedaSyncTest()
       : client_(clock_),
-        sync_(
-            client_,
-            [this](const Target&, std::string_view type, std::string_view reason,
-                   std::string_view message) {
-              events_.push_back({std::string(type), std::string(reason), std::string(message)});
-            },
-            clock_, {.scaled_object = {.scaler_address = "act.kfaas-system.svc:9095"}}) {}
+        sync_(client_,
+              [this](const Target&, std::string_view type, std::string_view reason,
+                     std::string_view message) {
+                events_.push_back({std::string(type), std::string(reason), std::string(message)});
+              },
+              clock_, {.scaled_object = {.scaler_address = "act.kfaas-system.svc:9095"}}) {}
 
   std::vector<std::string> Verbs() {
     std::vector<std::string> out;
@@ -64,8 +63,7 @@ TEST_F(KedaSyncTest, NoKedaFunctionMakesNoCall) {
 }
 
 TEST_F(KedaSyncTest, WithoutTheCrdWarnsOnceAndLooksAgainLater) {
-  client_.FailNext("list", "scaledobjects",
-                   kube::NotFoundError("scaledobjects.keda.sh", ""), 2);
+  client_.FailNext("list", "scaledobjects", kube::NotFoundError("scaledobjects.keda.sh", ""), 2);
   const std::vector<Target> targets = {TargetOf(Function("a", "keda"))};
   sync_.Sync(targets);
   sync_.Sync(targets);
@@ -89,8 +87,9 @@ TEST_F(KedaSyncTest, CreatesThenUpdatesOnlyWhenTheFunctionChanges) {
   sync_.Sync({TargetOf(Function("a", "keda")), TargetOf(Function("b", "kfaas"))});
   auto so = client_.Object(kScaledObjects, "default", "a");
   ASSERT_TRUE(so.has_value());
-  EXPECT_EQ((*so)["spec"], (*MakeScaledObject(Function("a", "keda"),
-                                              {.scaler_address = "act.kfaas-system.svc:9095"}))["spec"]);
+  EXPECT_EQ((*so)["spec"],
+            (*MakeScaledObject(Function("a", "keda"),
+                               {.scaler_address = "act.kfaas-system.svc:9095"}))["spec"]);
   EXPECT_EQ((*so)["metadata"]["ownerReferences"][0]["uid"], "uid-a");
   EXPECT_FALSE(client_.Object(kScaledObjects, "default", "b").has_value());
   ASSERT_EQ(events_.size(), 1u);
