@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "autoscaler/loop/autoscaler.h"
 #include "common/base/log.h"
 #include "common/http/admin_server.h"
 #include "common/kube/event_recorder.h"
@@ -90,6 +91,7 @@ class Operator::Impl {
 
     admin_ = std::make_unique<http::AdminServer>(config_.admin_address, config_.admin_port);
     admin_->HandleStandard(registry_, [this] { return controller_->HasSynced(); });
+    StartAutoscalerWiring();
     if (auto s = admin_->Start(); !s.ok()) {
       return absl::UnavailableError("admin server on " + config_.admin_address + ":" +
                                     std::to_string(config_.admin_port) + ": " +
@@ -143,6 +145,7 @@ class Operator::Impl {
       cv_.notify_all();
     }
     if (lifecycle_.joinable()) lifecycle_.join();
+    if (autoscaler_) autoscaler_->Stop();
     // Finish the reconciles in progress before giving the Lease away.
     if (controller_) controller_->Stop();
     if (elector_) elector_->Stop();
@@ -163,6 +166,29 @@ class Operator::Impl {
     cv_.notify_all();
   }
 
+  // The autoscaler loop (started on winning the Lease) and its trace page.
+  void StartAutoscalerWiring() {
+    autoscaler::AutoscalerOptions o;
+    o.ns = config_.watch_namespace;
+    o.activator_addresses = autoscaler::SplitAddresses(config_.activator_stats_address);
+    o.activator_service = config_.activator_service;
+    o.keda_scaler_address = config_.keda_scaler_address;
+    o.loop.decider.stable_window = config_.autoscaler_stable_window;
+    o.loop.decider.scale_down_delay = config_.autoscaler_scale_down_delay;
+    if (o.activator_addresses.empty() && o.activator_service.empty()) {
+      KFAAS_LOG(WARNING) << "no autoscaler: neither --activator-stats-address nor "
+                            "--activator-service is set, so replicas only move 0 <-> 1 (by the "
+                            "activator)";
+      return;
+    }
+    o.record_event = [this](const Json& obj, std::string_view type, std::string_view reason,
+                            std::string_view message) {
+      recorder_->Record(obj, type, reason, message);
+    };
+    autoscaler_ = std::make_unique<autoscaler::Autoscaler>(client_, o, registry_);
+    admin_->Handle("/debug/autoscaler/trace", autoscaler_->TraceHandler());
+  }
+
   void Lifecycle() {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] { return stopping_ || leading_; });
@@ -179,11 +205,13 @@ class Operator::Impl {
     if (!stopping_ && !lost_) {
       l.unlock();
       controller_->StartWorkers();
+      if (autoscaler_) autoscaler_->Start();
       l.lock();
     }
     cv_.wait(l, [&] { return stopping_ || lost_; });
     if (stopping_) return;
     l.unlock();
+    if (autoscaler_) autoscaler_->Stop();
     leader_ = false;
     leader_gauge_->Set(0);
     KFAAS_LOG(ERROR) << "lost the Lease " << config_.lease_namespace << "/" << config_.lease_name
@@ -201,6 +229,7 @@ class Operator::Impl {
   std::unique_ptr<RecorderSink> events_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<http::AdminServer> admin_;
+  std::unique_ptr<autoscaler::Autoscaler> autoscaler_;
   std::unique_ptr<kube::LeaderElector> elector_;
   std::thread lifecycle_;
   std::atomic<bool> leader_{false};

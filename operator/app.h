@@ -44,8 +44,18 @@ struct OperatorConfig {
   std::string admin_address = "0.0.0.0";
   int admin_port = 9091;  // 0 picks a free port
 
-  // Reserved for the autoscaler loop hosted in the operator (the chart passes it).
+  // The autoscaler loop (leader only) reads the activators' stats streams from these:
+  // host:port,... (a name resolving to several addresses expands to one per activator) and/or
+  // the EndpointSlices of the activators' Service "namespace/name" (its port named "grpc").
+  // Neither set: no loop (replicas then move only 0 <-> 1, by the activator).
   std::string activator_stats_address;
+  std::string activator_service;
+  // Functions with spec.scale.autoscaler: keda get a ScaledObject pointing KEDA here
+  // ("": the first --activator-stats-address). Only when the keda.sh CRD is installed.
+  std::string keda_scaler_address;
+  // The loop's averaging window and how long a lower load must hold before scaling down.
+  Duration autoscaler_stable_window = std::chrono::seconds(60);
+  Duration autoscaler_scale_down_delay = std::chrono::seconds(30);
 };
 
 class Operator {

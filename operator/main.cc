@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   kfaas::op::OperatorConfig c;
   std::string log_level = "info";
   int lease_duration = 15, renew_deadline = 10, retry_period = 2;
+  int stable_window = 60, scale_down_delay = 30;
   po::options_description desc(
       "kfaas-operator: turns each kfaas.dev Function into a Deployment and a Service it owns,\n"
       "and reports in the Function's status whether it is ready and where it is reached.\n\n"
@@ -59,7 +60,19 @@ int main(int argc, char** argv) {
        "the cluster is kfaas-local, whose node runs spec.command as a process: Functions "
        "without spec.command are reported Ready=False (MissingCommand)")
       ("activator-stats-address", po::value(&c.activator_stats_address),
-       "host:port of the activators' stats gRPC service, for the autoscaler loop")
+       "host:port,... of the activators' gRPC ports, for the autoscaler loop (a name resolving "
+       "to several addresses, e.g. a headless Service, reads every activator)")
+      ("activator-service", po::value(&c.activator_service),
+       "namespace/name of the activators' Service: the autoscaler reads every activator its "
+       "EndpointSlices list (port \"grpc\"), in addition to --activator-stats-address")
+      ("keda-scaler-address", po::value(&c.keda_scaler_address),
+       "host:port KEDA's ScaledObjects point at, for Functions with spec.scale.autoscaler: keda "
+       "(default: the first --activator-stats-address)")
+      ("autoscaler-stable-window-seconds", po::value(&stable_window)->default_value(stable_window),
+       "the autoscaler's averaging window (the panic window is 6 s)")
+      ("autoscaler-scale-down-delay-seconds",
+       po::value(&scale_down_delay)->default_value(scale_down_delay),
+       "how long a lower load must hold before the autoscaler scales down")
       ("log-level", po::value(&log_level)->default_value(log_level),
        "debug, info, warning or error");
   // clang-format on
@@ -94,6 +107,13 @@ int main(int argc, char** argv) {
                  "1.2 x --retry-period-seconds >= 1\n";
     return 2;
   }
+  if (stable_window < 6 || scale_down_delay < 0) {
+    std::cerr << "kfaas-operator: need --autoscaler-stable-window-seconds >= 6 (the panic "
+                 "window) and --autoscaler-scale-down-delay-seconds >= 0\n";
+    return 2;
+  }
+  c.autoscaler_stable_window = std::chrono::seconds(stable_window);
+  c.autoscaler_scale_down_delay = std::chrono::seconds(scale_down_delay);
   c.lease_duration = std::chrono::seconds(lease_duration);
   c.renew_deadline = std::chrono::seconds(renew_deadline);
   c.retry_period = std::chrono::seconds(retry_period);

@@ -1,6 +1,7 @@
 #include "activator/app/app.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <iostream>
@@ -12,6 +13,9 @@
 #include "activator/kube/kube_adapters.h"
 #include "activator/net/prober.h"
 #include "activator/net/proxy_server.h"
+#include "autoscaler/activator/peers.h"
+#include "autoscaler/activator/registry_adapter.h"
+#include "autoscaler/service/activator_scaler_server.h"
 #include "common/base/log.h"
 #include "common/http/admin_server.h"
 #include "common/kube/rest_client.h"
@@ -37,7 +41,11 @@ absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) 
     ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
      "admin port: /metrics, /healthz, /readyz, /debug/functions")
     ("grpc-port", po::value(&o.grpc_port)->default_value(o.grpc_port),
-     "gRPC port (KEDA external scaler and stats; reserved)")
+     "gRPC port of the KEDA external scaler and of the stats stream the operator's autoscaler "
+     "reads (0: a free port, -1: off)")
+    ("peers", po::value(&o.peers)->default_value(""),
+     "the other activators' gRPC host:port,... so KEDA's answers cover every replica (a name "
+     "resolving to several addresses, e.g. a headless Service, expands; this one is left out)")
     ("kubeconfig", po::value(&o.kubeconfig)->default_value(""),
      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     ("context", po::value(&o.context)->default_value(""), "kubeconfig context")
@@ -81,6 +89,9 @@ absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) 
   if (!log::SetLevelFromString(o.log_level)) {
     return absl::InvalidArgumentError("--log-level must be debug, info, warning or error, not \"" +
                                       o.log_level + "\"");
+  }
+  if (o.grpc_port < -1 || o.grpc_port > 65535) {
+    return absl::InvalidArgumentError("--grpc-port must be a port, 0 (a free one) or -1 (off)");
   }
   if (o.max_concurrency < 1) return absl::InvalidArgumentError("--max-concurrency must be >= 1");
   if (o.cold_start_timeout_s <= 0) {
@@ -214,9 +225,49 @@ int Run(const AppOptions& o) {
     KFAAS_LOG(ERROR) << st.message();
     return 1;
   }
+  // KEDA's external scaler and the autoscaler's stats stream, over the same Registry.
+  autoscaler::RegistryStatsSource scaler_stats(reg);
+  autoscaler::RegistryFunctionInfo scaler_functions(reg);
+  std::unique_ptr<autoscaler::ResolvingPeers> peers;
+  std::unique_ptr<autoscaler::ActivatorScalerServer> grpc_server;
+  if (o.grpc_port >= 0) {
+    if (!o.peers.empty()) {
+      peers = std::make_unique<autoscaler::ResolvingPeers>(autoscaler::SplitAddresses(o.peers),
+                                                           o.grpc_port);
+    }
+    // Names this activator in its stats reports (the operator sums per activator).
+    std::string id;
+    if (const char* pod = std::getenv("POD_NAME"); pod && *pod) {
+      id = pod;
+    } else {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      id = std::string(host) + "/" + std::to_string(getpid());
+    }
+    grpc_server = std::make_unique<autoscaler::ActivatorScalerServer>(
+        autoscaler::ActivatorScalerDeps{.stats = &scaler_stats,
+                                        .functions = &scaler_functions,
+                                        .peers = peers.get(),
+                                        .clock = &RealClock::Get(),
+                                        .registry = &registry},
+        autoscaler::ActivatorScalerOptions{
+            .address =
+                (o.address.find(':') != std::string::npos ? "[" + o.address + "]" : o.address) +
+                ":" + std::to_string(o.grpc_port),
+            .activator_id = id});
+    if (auto st = grpc_server->Start(); !st.ok()) {
+      KFAAS_LOG(ERROR) << st.message();
+      return 1;
+    }
+    if (peers) peers->SetOwnPort(grpc_server->port());
+  } else {
+    KFAAS_LOG(INFO) << "gRPC off (--grpc-port=-1): no KEDA external scaler, no stats for the "
+                       "operator's autoscaler";
+  }
   KFAAS_LOG(INFO) << "kfaas-activator serving on " << o.address << ":" << server.port() << " ("
                   << server.threads() << " io threads), admin on :" << admin.port() << ", domain "
-                  << o.domain << ", max concurrency " << o.max_concurrency;
+                  << o.domain << ", max concurrency " << o.max_concurrency
+                  << (grpc_server ? ", gRPC on :" + std::to_string(grpc_server->port()) : "");
 
   // Scale-to-zero decisions and activation retries, once a second.
   std::mutex tick_mu;
@@ -243,6 +294,7 @@ int Run(const AppOptions& o) {
   }
   tick_cv.notify_all();
   ticker.join();
+  if (grpc_server) grpc_server->Stop();
   source->Stop();
   admin.Stop();
   return clean ? 0 : 1;

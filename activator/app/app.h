@@ -11,7 +11,9 @@ struct AppOptions {
   std::string address = "0.0.0.0";
   int port = 8080;
   int admin_port = 9090;
-  int grpc_port = 9095;  // reserved for the KEDA external scaler / stats service
+  // KEDA ExternalScaler + kfaas.v1.Stats (the operator's autoscaler). 0 = a free port, -1 = off.
+  int grpc_port = 9095;
+  std::string peers;  // the other activators' gRPC host:port,... (a headless name expands)
   std::string kubeconfig;
   std::string context;
   std::string ns;  // "" = all namespaces

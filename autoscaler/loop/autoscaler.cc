@@ -49,6 +49,18 @@ Autoscaler::Autoscaler(std::shared_ptr<kube::Client> client, AutoscalerOptions o
   loop_ = std::make_unique<ScalingLoop>(*targets_, writer_, events_.get(), clock_, registry_,
                                         opts_.loop);
   collector_ = std::make_unique<StatsCollector>(*loop_, opts_.collector, &registry_);
+  KedaSyncOptions keda;
+  keda.scaled_object.scaler_address = opts_.keda_scaler_address;
+  if (keda.scaled_object.scaler_address.empty() && !opts_.activator_addresses.empty()) {
+    keda.scaled_object.scaler_address = opts_.activator_addresses.front();
+  }
+  keda_ = std::make_unique<KedaSync>(
+      *client_,
+      [events = events_.get()](const Target& t, std::string_view type, std::string_view reason,
+                               std::string_view message) {
+        events->Event(t, type, reason, message);
+      },
+      clock_, keda);
   if (opts_.activator_addresses.empty() && opts_.activator_service.empty()) {
     KFAAS_LOG(WARNING) << "autoscaler: no activators to read (set --activator-stats-address "
                           "host:port,... or the activators' Service): replicas will not follow "
@@ -115,6 +127,7 @@ void Autoscaler::Discover() {
     std::vector<ActivatorDiscovery*> sources = {&static_discovery_};
     if (slices) sources.push_back(slices);
     collector_->SetAddresses(CombinedDiscovery(sources).Addresses());
+    if (targets_->HasSynced()) keda_->Sync(targets_->List());
     lock.lock();
     cv_.wait_for(lock, opts_.discovery_refresh, [this] { return !running_; });
   }

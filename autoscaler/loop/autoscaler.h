@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "autoscaler/keda/keda_sync.h"
 #include "autoscaler/loop/discovery.h"
 #include "autoscaler/loop/kube_adapters.h"
 #include "autoscaler/loop/scaling_loop.h"
@@ -46,6 +47,10 @@ struct AutoscalerOptions {
   std::string activator_service;
   std::string activator_port_name = "grpc";  // the slice port (a name, or a number)
   Duration discovery_refresh = std::chrono::seconds(2);
+  // Where ScaledObjects of Functions with spec.scale.autoscaler: keda point KEDA (the
+  // activators' gRPC host:port); "" = the first of activator_addresses. Synced every
+  // discovery_refresh (see autoscaler/keda/keda_sync.h).
+  std::string keda_scaler_address;
   // Writes an Event (kube::EventRecorder::Record). Optional; must not block.
   std::function<void(const nlohmann::json& object, std::string_view type, std::string_view reason,
                      std::string_view message)>
@@ -90,6 +95,7 @@ class Autoscaler {
   bool running_ = false;
   std::unique_ptr<KubeTargets> kube_targets_;
   std::unique_ptr<EndpointSliceDiscovery> slices_;
+  std::unique_ptr<KedaSync> keda_;  // used by the discovery thread only
   std::thread discovery_;
 };
 

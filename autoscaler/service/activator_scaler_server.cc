@@ -33,7 +33,7 @@ absl::Status ActivatorScalerServer::Start() {
     server_.reset();
     return absl::UnavailableError("cannot serve gRPC on " + opts_.address +
                                   ": the address is invalid or the port is in use (set another "
-                                  "with the activator's --grpc-address flag)");
+                                  "with the activator's --grpc-port flag)");
   }
   hub_->Poll();
   hub_->Start();

@@ -158,15 +158,20 @@ TEST(AutoscalerKubeTest, AutoscalerScalesADeploymentFromActivatorStats) {
   };
   ASSERT_TRUE(WaitFor([&] { return replicas("hello") == 20; }, seconds(5)));
   EXPECT_EQ(replicas("viakeda"), 1) << "KEDA's functions are left alone";
-  ASSERT_TRUE(WaitFor([&] {
+  auto has_event = [&](const std::string& prefix) {
     std::lock_guard<std::mutex> l(mu);
-    return !events.empty();
-  }));
-  {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(events[0].rfind("hello Normal ScaledUp Scaled deployment hello from 1 to 20", 0), 0u)
-        << events[0];
-  }
+    for (const auto& e : events) {
+      if (e.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] { return has_event("hello Normal ScaledUp Scaled deployment hello from 1 to 20"); }));
+  // KEDA's function gets a ScaledObject pointing at the activator instead.
+  EXPECT_TRUE(WaitFor([&] { return has_event("viakeda Normal ScaledObjectCreated"); }));
+  auto so = client->Object(kScaledObjects, "default", "viakeda");
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ((*so)["spec"]["triggers"][0]["metadata"]["scalerAddress"], opts.activator_addresses[0]);
   auto trace = autoscaler.TraceHandler()(
       {.method = "GET", .path = "/debug/autoscaler/trace", .query = "function=default%2Fhello"});
   EXPECT_NE(trace.body.find("default/hello"), std::string::npos) << trace.body;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "autoscaler/activator/peers.h"
 #include "autoscaler/service/activator_scaler_server.h"
 #include "common/metrics/metrics.h"
 #include "externalscaler.grpc.pb.h"
@@ -112,6 +113,18 @@ TEST_F(AutoscalerRegistryAdapterTest, ExternalScalerOverTheActivatorCore) {
   ASSERT_TRUE(kfaas::testing::WaitFor([&] { return metric() == 0; }));
   EXPECT_TRUE(active()) << "an arrival within the idle window keeps it active";
   server.Stop();
+}
+
+// --peers: every listed activator but this one (any local address with its own gRPC port).
+TEST(AutoscalerResolvingPeersTest, LeavesItselfOut) {
+  ResolvingPeers peers({"127.0.0.1:5000", "127.0.0.1:5001", "localhost:5000", "192.0.2.7:5000"},
+                       5000);
+  EXPECT_EQ(peers.Peers(), (std::vector<std::string>{"127.0.0.1:5001", "192.0.2.7:5000"}));
+  // It asked for a free port and got 5001.
+  ResolvingPeers late({"127.0.0.1:5000", "127.0.0.1:5001", "192.0.2.7:5000"}, 0);
+  late.SetOwnPort(5001);
+  EXPECT_EQ(late.Peers(), (std::vector<std::string>{"127.0.0.1:5000", "192.0.2.7:5000"}));
+  EXPECT_TRUE(LocalAddresses().count("127.0.0.1"));
 }
 
 }  // namespace
