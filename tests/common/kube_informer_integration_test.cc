@@ -124,10 +124,19 @@ TEST(InformerIntegration, ConvergesUnderChurnWatchDropsAndCompaction) {
       }
     }
   });
+  // Churn for at least 4 s, and on until the informer has been through a 410 and a relist at
+  // least once (on a loaded machine the first seconds may not produce one).
   std::this_thread::sleep_for(std::chrono::seconds(4));
+  bool relisted = WaitFor(
+      [&] {
+        auto s = inf.stats();
+        return writes.load() > 1000 && s.expired >= 1 && s.lists >= 2;
+      },
+      std::chrono::seconds(60));
   stop = true;
   for (auto& t : writers) t.join();
   chaos.join();
+  EXPECT_TRUE(relisted) << "no 410 and relist within 64 s of churn";
 
   auto want = ServerState(server);
   ASSERT_TRUE(WaitFor([&] { return CacheState(inf) == want; }, std::chrono::seconds(30)))
