@@ -85,7 +85,7 @@ ports: [{name: http, port: $backend_port}]
 endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 YAML
 "$build/activator/kfaas-activator" --static-functions "$tmp/functions.yaml" --address 127.0.0.1 \
-  --port "$act_port" --admin-port "$admin_port" --threads "$act_threads" --log-level warning \
+  --port "$act_port" --admin-port "$admin_port" --grpc-port -1 --threads "$act_threads" --log-level warning \
   --max-concurrency 100000 >"$tmp/activator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 200); do

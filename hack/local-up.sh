@@ -149,8 +149,10 @@ wait_for 0 "CRD Established" kc wait --for condition=Established --timeout=5s cr
 
 say "starting kfaas-operator (admin http://127.0.0.1:$operator_admin_port)"
 # shellcheck disable=SC2086  # the extra flags are meant to be word-split
+# The operator's autoscaler loop reads the activator's concurrency over gRPC (1 <-> N replicas).
 start operator "$operator_bin" --kubeconfig="$kubeconfig" --local --leader-elect=false \
-  --admin-address=127.0.0.1 --admin-port="$operator_admin_port" ${KFAAS_OPERATOR_FLAGS:-}
+  --admin-address=127.0.0.1 --admin-port="$operator_admin_port" \
+  --activator-stats-address="127.0.0.1:$activator_grpc_port" ${KFAAS_OPERATOR_FLAGS:-}
 say "starting kfaas-activator (http://127.0.0.1:$activator_port, admin http://127.0.0.1:$activator_admin_port)"
 # shellcheck disable=SC2086
 start activator "$activator_bin" --kubeconfig="$kubeconfig" --address=127.0.0.1 \
