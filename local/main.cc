@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   ApiServer::Options o;
   std::string secure_port, insecure_port, log_level;
   int64_t bookmark_ms = 60000;
+  int64_t header_timeout_ms = 32000;
   // The node (local/node): pods as processes, Deployment and Endpoints controllers.
   bool run_node = true;
   std::vector<std::string> bin_dirs;
@@ -68,7 +69,10 @@ int main(int argc, char** argv) {
       "events queued per watcher before a slow watcher is closed")(
       "bookmark-interval-ms", po::value(&bookmark_ms)->default_value(60000),
       "interval of BOOKMARK events to watchers that allow them")(
-      "threads", po::value(&o.threads)->default_value(0), "HTTP threads (0: max(2, cores))")(
+      "request-header-timeout-ms", po::value(&header_timeout_ms)->default_value(32000),
+      "a request's header must arrive within this from its first byte, else the connection "
+      "is closed (slow clients, slowloris)")("threads", po::value(&o.threads)->default_value(0),
+                                             "HTTP threads (0: max(2, cores))")(
       "log-level", po::value(&log_level)->default_value("info"), "debug, info, warning or error")(
       "node", po::value(&run_node)->default_value(true),
       "run the node beside the API server: Deployment and Endpoints controllers, pods as local "
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
   o.secure_port = ParsePort(secure_port, "secure-port", false);
   o.insecure_port = ParsePort(insecure_port, "insecure-port", true);
   o.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
+  o.header_timeout = std::chrono::milliseconds(header_timeout_ms);
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop;

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <regex>
 
@@ -38,21 +39,61 @@ Json ResolvePlainScalar(const std::string& s) {
   return s;
 }
 
-absl::StatusOr<Json> NodeToJson(const YAML::Node& node, int depth) {
+// Aliases let a small document expand into a huge one ("billion laughs"): the conversion may
+// produce at most this many nodes plus scalar bytes. Without aliases a document produces at most
+// about twice its size, so the budget only stops excessive aliasing.
+int64_t ExpansionBudget(std::string_view text) {
+  return 4 * static_cast<int64_t>(text.size()) + (64 << 10);
+}
+
+// JSON strings must be UTF-8 (serializing one that is not throws): check every scalar.
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are invalid.
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+absl::Status InvalidUtf8(const YAML::Node& node) {
+  return absl::InvalidArgumentError("yaml: line " + std::to_string(node.Mark().line + 1) +
+                                    ": invalid UTF-8 in a scalar");
+}
+
+absl::StatusOr<Json> NodeToJson(const YAML::Node& node, int depth, int64_t* budget) {
   if (depth > 200)
     return absl::InvalidArgumentError("yaml: document nested deeper than 200 levels");
+  *budget -= 1 + (node.IsScalar() ? static_cast<int64_t>(node.Scalar().size()) : 0);
+  if (*budget < 0) {
+    return absl::InvalidArgumentError(
+        "yaml: document contains excessive aliasing (it expands to far more than its size)");
+  }
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
       return Json(nullptr);
     case YAML::NodeType::Scalar: {
+      if (!IsValidUtf8(node.Scalar())) return InvalidUtf8(node);
       if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return Json(node.Scalar());
       return ResolvePlainScalar(node.Scalar());
     }
     case YAML::NodeType::Sequence: {
       Json arr = Json::array();
       for (const auto& item : node) {
-        auto v = NodeToJson(item, depth + 1);
+        auto v = NodeToJson(item, depth + 1, budget);
         if (!v.ok()) return v.status();
         arr.push_back(std::move(*v));
       }
@@ -66,7 +107,8 @@ absl::StatusOr<Json> NodeToJson(const YAML::Node& node, int depth) {
                                             std::to_string(kv.first.Mark().line + 1) +
                                             ": mapping keys must be scalars");
         }
-        auto v = NodeToJson(kv.second, depth + 1);
+        if (!IsValidUtf8(kv.first.Scalar())) return InvalidUtf8(kv.first);
+        auto v = NodeToJson(kv.second, depth + 1, budget);
         if (!v.ok()) return v.status();
         obj[kv.first.Scalar()] = std::move(*v);
       }
@@ -120,7 +162,8 @@ void Emit(YAML::Emitter& out, const Json& v) {
 absl::StatusOr<Json> YamlToJson(std::string_view text) {
   try {
     YAML::Node node = YAML::Load(std::string(text));
-    return NodeToJson(node, 0);
+    int64_t budget = ExpansionBudget(text);
+    return NodeToJson(node, 0, &budget);
   } catch (const YAML::Exception& e) {
     return ParseError(e);
   }
@@ -129,8 +172,9 @@ absl::StatusOr<Json> YamlToJson(std::string_view text) {
 absl::StatusOr<std::vector<Json>> YamlDocumentsToJson(std::string_view text) {
   try {
     std::vector<Json> out;
+    int64_t budget = ExpansionBudget(text);
     for (const auto& node : YAML::LoadAll(std::string(text))) {
-      auto v = NodeToJson(node, 0);
+      auto v = NodeToJson(node, 0, &budget);
       if (!v.ok()) return v.status();
       if (!v->is_null()) out.push_back(std::move(*v));
     }

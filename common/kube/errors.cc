@@ -88,7 +88,8 @@ absl::Status MakeApiError(int http_code, std::string_view reason, std::string_vi
              {"code", http_code}};
   if (details.is_object() && !details.empty()) st["details"] = std::move(details);
   absl::Status s(CodeFor(http_code, reason), std::string(message));
-  s.SetPayload(kPayloadUrl, absl::Cord(st.dump()));
+  // A message may quote a client's bytes: invalid UTF-8 is replaced rather than thrown on.
+  s.SetPayload(kPayloadUrl, absl::Cord(st.dump(-1, ' ', false, Json::error_handler_t::replace)));
   return s;
 }
 

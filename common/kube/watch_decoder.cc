@@ -99,6 +99,8 @@ absl::Status WatchDecoder::Feed(std::string_view chunk, std::vector<WatchEvent>*
       ++depth_;
     } else if (c == '}' || c == ']') {
       if (--depth_ == 0) {
+        // The limit holds however the document was chunked (here: it completed in one Feed).
+        if (pos_ - start_ > max_document_bytes_) break;
         auto ev = ParseWatchEvent(std::string_view(buf_).substr(start_, pos_ - start_));
         started_ = false;
         start_ = pos_;

@@ -152,6 +152,7 @@ absl::Status ApiServer::Start() {
                    ? opts_.threads
                    : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   hc.max_body_bytes = opts_.max_body_bytes;
+  hc.header_timeout = opts_.header_timeout;
   hc.cert_pem = pki_.server_cert_pem;
   hc.key_pem = pki_.server_key_pem;
   hc.ca_pem = pki_.ca_cert_pem;

@@ -69,6 +69,9 @@ class ApiServer {
     std::vector<std::string> preload;  // manifest files or directories created at start
     bool write_kubeconfig = true;
     size_t max_body_bytes = 3 * 1024 * 1024;
+    // A request's header must arrive within this from its first byte (slowloris); 431 above
+    // 64 KiB of header.
+    std::chrono::milliseconds header_timeout{32000};
     Clock* clock = nullptr;  // object timestamps; default RealClock
   };
 

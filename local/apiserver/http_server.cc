@@ -137,12 +137,53 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+constexpr size_t kMaxJsonDepth = 512;
+
+// The deepest nesting of arrays and objects in a JSON text (strings skipped), stopping early
+// once past kMaxJsonDepth.
+size_t JsonNestingDepth(std::string_view text) {
+  size_t depth = 0, max_depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size() && max_depth <= kMaxJsonDepth; ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+// True when the (decoded) path has a "." or ".." segment.
+bool HasDotSegment(std::string_view path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view seg = path.substr(start, slash - start);
+    if (seg == "." || seg == "..") return true;
+    start = slash + 1;
+  }
+  return false;
+}
+
 Response StatusResponse(const absl::Status& st) {
   Json j = kube::ToStatusJson(st);
   Response r;
   r.code = j.value("code", 500);
   if (r.code < 100 || r.code > 599) r.code = 500;
-  r.body = j.dump();
+  // A message may quote the client's bytes (e.g. a JSON parse error): never let invalid UTF-8
+  // turn a 400 into a 500.
+  r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 
@@ -455,22 +496,61 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (closed_) return;
     parser_.emplace();
     parser_->body_limit(impl_->cfg().max_body_bytes);
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(impl_->cfg().max_header_bytes);
+    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+    // An idle keep-alive connection may wait long for its next request; once its first byte
+    // arrives, the whole header must follow within header_timeout (slowloris).
+    Lowest(stream_).expires_after(std::chrono::seconds(300));
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(4096), [self](beast::error_code ec, size_t n) {
+      if (ec) return self->Close();
+      self->buffer_.commit(n);
+      self->ReadHeader();
+    });
+  }
+
+  void ReadHeader() {
+    Lowest(stream_).expires_after(impl_->cfg().header_timeout);
+    auto self = this->shared_from_this();
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+        return self->Refuse(
+            kube::MakeApiError(431, "RequestHeaderFieldsTooLarge",
+                               "Request header fields too large: limit is " +
+                                   std::to_string(self->impl_->cfg().max_header_bytes) + " bytes"));
+      }
+      if (ec == bhttp::error::body_limit) return self->RefuseBody();
+      if (ec && ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
+          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        return self->Refuse(kube::BadRequestError("malformed HTTP request: " + ec.message()));
+      }
+      if (ec) return self->Close();  // closed, or header_timeout passed
+      self->ReadBody();
+    });
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return OnRequest();
     Lowest(stream_).expires_after(std::chrono::seconds(300));
     auto self = this->shared_from_this();
     bhttp::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (ec == bhttp::error::body_limit) {
-        self->keep_alive_ = false;
-        self->drain_after_write_ = true;
-        Response r = StatusResponse(
-            kube::MakeApiError(413, "RequestEntityTooLarge",
-                               "Request entity too large: limit is " +
-                                   std::to_string(self->impl_->cfg().max_body_bytes)));
-        return self->Write(std::move(r));
-      }
+      if (ec == bhttp::error::body_limit) return self->RefuseBody();
       if (ec) return self->Close();
       self->OnRequest();
     });
+  }
+
+  // Answers a request that cannot be read on and closes the connection after the response.
+  void Refuse(const absl::Status& st) {
+    keep_alive_ = false;
+    Write(StatusResponse(st));
+  }
+  void RefuseBody() {
+    keep_alive_ = false;
+    drain_after_write_ = true;
+    Write(StatusResponse(kube::MakeApiError(
+        413, "RequestEntityTooLarge",
+        "Request entity too large: limit is " + std::to_string(impl_->cfg().max_body_bytes))));
   }
 
   void OnRequest() {
@@ -489,6 +569,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (secure_) {
       r.user = impl_->Authenticate(req_, cert_user_, &ok);
       r.authenticated = ok && !r.user.empty();
+    }
+    if (HasDotSegment(r.path)) {
+      // As kube-apiserver's path-segment-name checks: a namespace or name may not be "." or
+      // ".." (no path tricks reach another namespace's objects).
+      return Write(StatusResponse(kube::BadRequestError(
+          "invalid request path \"" + r.path +
+          "\": a path segment (namespace, resource or name) may not be \".\" or \"..\"")));
     }
     Route route = impl_->Classify(r);
     if (secure_ && !r.authenticated) {
@@ -1097,6 +1184,12 @@ absl::StatusOr<Json> HttpServer::Impl::ParseBody(const Request& req, bool allow_
                                    std::string(j.status().message()));
     }
     return *j;
+  }
+  // Copying, comparing and serializing a JSON value recurses once per level: refuse deep
+  // nesting before parsing, so a hostile body cannot overflow a server thread's stack.
+  if (size_t depth = JsonNestingDepth(body); depth > kMaxJsonDepth) {
+    return kube::BadRequestError("the request body is nested deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels");
   }
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded()) {

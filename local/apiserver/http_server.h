@@ -3,6 +3,7 @@
 // Maps the Kubernetes REST protocol onto Api (api.h); streams watches and pod logs.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,7 +18,11 @@ struct HttpConfig {
   int secure_port = 0;     // 0: a free port; -1: no HTTPS
   int insecure_port = -1;  // 0: a free port; -1: no plain HTTP
   int threads = 2;
-  size_t max_body_bytes = 3 * 1024 * 1024;
+  size_t max_body_bytes = 3 * 1024 * 1024;  // 413 above
+  size_t max_header_bytes = 64 * 1024;      // 431 above
+  // From a request's first byte to its last header byte; a slower client is disconnected
+  // (slowloris). kube-apiserver's ReadHeaderTimeout is 32s too.
+  std::chrono::milliseconds header_timeout{32000};
   std::string cert_pem, key_pem, ca_pem;      // serving certificate and the client CA
   std::map<std::string, std::string> tokens;  // bearer token -> user
   std::string admin_user;                     // may use /kfaas/faults over HTTPS

@@ -3,6 +3,7 @@
 #include "common/base/log.h"
 #include "common/kube/selector.h"
 #include "local/node/deployment_logic.h"
+#include "local/node/node_agent.h"
 
 namespace kfaas::node {
 namespace {
@@ -97,11 +98,18 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
   absl::Status first_error;
   for (int i = 0; i < plan.create; ++i) {
     absl::StatusOr<Json> created;
+    uint16_t port = 0;
+    if (opts_.reserve_port) {
+      // Without a port now, the node allocates one when it starts the pod.
+      if (auto p = opts_.reserve_port(); p.ok()) port = *p;
+    }
     for (int attempt = 0; attempt < 5; ++attempt) {
       Json pod = MakePod(d, hash, PodName(name, hash, RandomSuffix()), opts_.node_name);
+      if (port) pod["metadata"]["annotations"][kPortAnnotation] = std::to_string(port);
       created = client_->Create(kPods, ns, pod);
       if (!absl::IsAlreadyExists(created.status())) break;
     }
+    if (!created.ok() && port && opts_.release_port) opts_.release_port(port);
     if (!created.ok()) {
       first_error = created.status();
       break;

@@ -7,6 +7,8 @@
 // look at. Reacts to spec.replicas changes (e.g. a /scale write) at once.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +25,11 @@ struct DeploymentControllerOptions {
   std::string node_name = "kfaas-local";  // set as the pods' spec.nodeName
   int workers = 2;
   Clock* clock = nullptr;  // nullptr: RealClock
+  // When set, each new pod gets a port reserved on the node as its `local.kfaas.dev/port`
+  // annotation at creation (so its endpoint can be published while its process starts);
+  // release_port returns the port of a pod that could not be created.
+  std::function<absl::StatusOr<uint16_t>()> reserve_port;
+  std::function<void(uint16_t)> release_port;
 };
 
 class DeploymentController {

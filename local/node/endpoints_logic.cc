@@ -120,7 +120,10 @@ bool Covers(const Json& have, const Json& want) {
 std::optional<PodEndpoint> PodEndpointFor(const Json& pod) {
   const Json& md = Field(pod, "metadata");
   const Json& st = Field(pod, "status");
-  if (Str(st, "phase") != "Running") return std::nullopt;
+  std::string phase = Str(st, "phase");
+  bool pending_on_node =
+      (phase == "Pending" || phase.empty()) && !Str(Field(pod, "spec"), "nodeName").empty();
+  if (phase != "Running" && !pending_on_node) return std::nullopt;
   std::string port_s = Str(Field(md, "annotations"), kPortAnnotation);
   int port = port_s.empty() ? 0 : std::atoi(port_s.c_str());
   if (port <= 0 || port > 65535) return std::nullopt;

@@ -37,7 +37,10 @@ struct PodEndpoint {
   Json container_ports = Json::array();  // the first container's ports (for port names)
 };
 
-// The pod's endpoint, or nullopt when it is not published (no process, finished, no port).
+// The pod's endpoint, or nullopt when it is not published (finished, no port). A pod created
+// with its port (kfaas-local's Deployment controller reserves it) is published, not ready, while
+// still Pending on its node: its address is known before its process runs, so the activator can
+// probe it the moment it listens instead of waiting for the Running status to propagate.
 std::optional<PodEndpoint> PodEndpointFor(const Json& pod);
 
 // Ready/terminating/port changes that matter to endpoints (to skip irrelevant pod updates).

@@ -17,8 +17,11 @@ class Node::Impl {
     agent_ = std::make_unique<NodeAgent>(client_for("kfaas-local/node-agent"), opts_.agent);
     deployments_ctl_ = std::make_unique<DeploymentController>(
         client_for("kfaas-local/deployment-controller"),
-        DeploymentControllerOptions{.node_name = opts_.node_name,
-                                    .workers = opts_.controller_workers});
+        DeploymentControllerOptions{
+            .node_name = opts_.node_name,
+            .workers = opts_.controller_workers,
+            .reserve_port = [agent = agent_.get()] { return agent->ReservePort(); },
+            .release_port = [agent = agent_.get()](uint16_t port) { agent->ReleasePort(port); }});
     endpoints_ctl_ = std::make_unique<EndpointsController>(
         client_for("kfaas-local/endpoints-controller"),
         EndpointsControllerOptions{.workers = opts_.controller_workers});

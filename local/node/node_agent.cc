@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -108,6 +109,32 @@ class NodeAgent::Impl {
 
   void Post(std::function<void()> f) { asio::post(io_, std::move(f)); }
 
+  absl::StatusOr<uint16_t> ReservePort() {
+    auto port = ports_.Allocate();
+    if (port.ok()) {
+      std::lock_guard<std::mutex> l(reserved_mu_);
+      reserved_.insert(*port);
+    }
+    return port;
+  }
+  void ReleaseReserved(uint16_t port) {
+    {
+      std::lock_guard<std::mutex> l(reserved_mu_);
+      if (reserved_.erase(port) == 0) return;
+    }
+    ports_.Release(port);
+  }
+  // The pod's annotated port when it was reserved for it (ReservePort), else 0.
+  uint16_t TakeReserved(const Json& obj) {
+    const Json& md = obj.value("metadata", Json::object());
+    if (!md.contains("annotations") || !md["annotations"].is_object()) return 0;
+    std::string s = Str(md["annotations"], kPortAnnotation);
+    int port = s.empty() ? 0 : std::atoi(s.c_str());
+    if (port <= 0 || port > 65535) return 0;
+    std::lock_guard<std::mutex> l(reserved_mu_);
+    return reserved_.erase(static_cast<uint16_t>(port)) ? static_cast<uint16_t>(port) : 0;
+  }
+
   void Upsert(std::shared_ptr<const Json> obj) {
     if (stopping_) return;
     const Json& md = obj->value("metadata", Json::object());
@@ -116,14 +143,22 @@ class NodeAgent::Impl {
     auto it = pods_.find(uid);
     if (it == pods_.end()) {
       std::string phase = Str(obj->value("status", Json::object()), "phase");
+      uint16_t reserved = TakeReserved(*obj);
       if (Deleting(*obj)) {
         // Never ran here (or already gone): nothing to stop, remove it.
+        if (reserved) ports_.Release(reserved);
         writer_.Finalize(uid, Str(md, "namespace"), Str(md, "name"));
         return;
       }
-      if (phase == "Succeeded" || phase == "Failed") return;
+      if (phase == "Succeeded" || phase == "Failed") {
+        if (reserved) ports_.Release(reserved);
+        return;
+      }
       auto p = std::make_unique<Pod>(io_);
       p->uid = uid;
+      // Reserved at the pod's creation and already on it as its annotation.
+      p->port = reserved;
+      p->published_port = reserved;
       p->ns = Str(md, "namespace");
       p->name = Str(md, "name");
       p->obj = obj;
@@ -614,6 +649,8 @@ class NodeAgent::Impl {
   std::shared_ptr<kube::Client> client_;
   NodeAgentOptions opts_;
   PortAllocator ports_;
+  std::mutex reserved_mu_;
+  std::set<uint16_t> reserved_;  // ports reserved for pods not seen yet (guarded by reserved_mu_)
   PodWriter writer_;
   EnvList base_env_;
   asio::io_context io_;
@@ -634,6 +671,10 @@ NodeAgent::NodeAgent(std::shared_ptr<kube::Client> client, NodeAgentOptions opts
 NodeAgent::~NodeAgent() { Stop(); }
 
 absl::Status NodeAgent::Start() { return impl_->Start(); }
+
+absl::StatusOr<uint16_t> NodeAgent::ReservePort() { return impl_->ReservePort(); }
+
+void NodeAgent::ReleasePort(uint16_t port) { impl_->ReleaseReserved(port); }
 
 void NodeAgent::Stop() { impl_->Stop(); }
 

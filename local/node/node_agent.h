@@ -105,6 +105,13 @@ class NodeAgent {
   };
   // A consistent snapshot from the loop thread (tests, debugging).
   std::vector<PodInfo> Pods() const;
+  // A port for a pod about to be created (the Deployment controller sets it as the pod's
+  // `local.kfaas.dev/port` annotation at creation, so the pod's endpoint can be published, not
+  // ready, while its process starts). The agent adopts a reserved port when it sees the pod;
+  // ReleasePort returns one whose pod was never created. Thread-safe.
+  absl::StatusOr<uint16_t> ReservePort();
+  void ReleasePort(uint16_t port);
+
   // The log file of a pod's container.
   std::string LogPath(const std::string& ns, const std::string& pod,
                       const std::string& container) const;

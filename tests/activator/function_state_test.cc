@@ -357,5 +357,34 @@ TEST_F(FunctionStateTest, DeletedFunctionReleasesWaiters) {
   EXPECT_EQ(global_.buffered.load(), 0);
 }
 
+// Regression (8c0a6bf): the per-thread UpstreamPool keys idle keep-alive connections by instance
+// id across all functions, so two functions' first instances must not share an id (function B's
+// requests went over function A's connections).
+TEST_F(FunctionStateTest, InstanceIdsAreUniqueAcrossFunctions) {
+  SetSpec();
+  Slice("s1", {{"127.0.0.1", 8080, true, false}});
+  auto other = std::make_shared<FunctionState>("default", "other", &deps_);
+  FunctionSpec s;
+  s.ns = "default";
+  s.name = "other";
+  other->SetSpec(s);
+  other->SetSliceEndpoints("s2", {{"127.0.0.1", 8081, true, false}});
+  Lease a, b;
+  ASSERT_EQ(fs_->TryAdmit(clock_.Now(), &a), AdmitResult::kGranted);
+  ASSERT_EQ(other->TryAdmit(clock_.Now(), &b), AdmitResult::kGranted);
+  EXPECT_NE(a.instance->id, b.instance->id) << "hello's and other's first instances share an id";
+  // A re-created function (same name) gets fresh ids as well.
+  auto again = std::make_shared<FunctionState>("default", "hello", &deps_);
+  again->SetSpec(s);
+  again->SetSliceEndpoints("s3", {{"127.0.0.1", 8082, true, false}});
+  Lease c;
+  ASSERT_EQ(again->TryAdmit(clock_.Now(), &c), AdmitResult::kGranted);
+  EXPECT_NE(c.instance->id, a.instance->id);
+  EXPECT_NE(c.instance->id, b.instance->id);
+  fs_->Release(a, true);
+  other->Release(b, true);
+  again->Release(c, true);
+}
+
 }  // namespace
 }  // namespace kfaas::activator

@@ -43,9 +43,17 @@ Json Pod(const std::string& name, int port, bool ready, bool terminating = false
   return p;
 }
 
-TEST(PodEndpointFor, PublishedOnlyWithProcessAndPort) {
+TEST(PodEndpointFor, PublishedOnlyWithPortOnTheNode) {
   EXPECT_FALSE(PodEndpointFor(Pod("a", 0, false)));
-  EXPECT_FALSE(PodEndpointFor(Pod("a", 20001, false, false, "Pending")));
+  EXPECT_FALSE(PodEndpointFor(Pod("a", 0, false, false, "Pending")));
+  // Created with its port: published, not ready, while its process starts.
+  auto pending = PodEndpointFor(Pod("a", 20001, false, false, "Pending"));
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(pending->ready);
+  EXPECT_FALSE(pending->serving);
+  Json unscheduled = Pod("a", 20001, false, false, "Pending");
+  unscheduled["spec"].erase("nodeName");
+  EXPECT_FALSE(PodEndpointFor(unscheduled));
   EXPECT_FALSE(PodEndpointFor(Pod("a", 20001, false, false, "Succeeded")));
   auto ep = PodEndpointFor(Pod("a", 20001, true));
   ASSERT_TRUE(ep);
