@@ -5,9 +5,15 @@
                                   <- recording proxy <- kfaas-activator (the chart's container args)
   Prometheus (real, 1 s scrapes) -> both admin ports
 
+The chart is rendered with keda.enabled=true (its RBAC is the default's plus the scaledobjects
+rule, which tests/chart/rbac_rules_test.py checks) and a stand-in of KEDA's ScaledObject CRD is
+installed.
+
 A scenario drives what a user does: Functions created, a cold start, traffic, a burst over the
-cluster concurrency limit (429), an invocation timeout (504), an unknown function (404), an invalid
-Function (a Warning Event), a spec update, a hand-edited Service (put back), a Deployment deleted by hand
+cluster concurrency limit (429) that the operator's autoscaler loop answers by scaling the
+Function up through /scale, an invocation timeout (504), an unknown function (404), an invalid
+Function (a Warning Event), a spec update, a Function scaled by KEDA (its ScaledObject
+created, updated, deleted when it goes back to kfaas' autoscaler), a hand-edited Service (put back), a Deployment deleted by hand
 (created again), scale to zero after the idle window, a delete, an operator shutdown. Then:
 
   - RBAC: every request each component sent is allowed by the chart's rules for its
@@ -46,6 +52,7 @@ CHART = os.path.join(testlib.ROOT, "charts", "kfaas")
 RELEASE_NS = "kfaas"
 FN_NS = "default"
 CONCURRENCY_LIMIT = 4
+KEDA_CRD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "keda-scaledobject-crd.yaml")
 # Permissions the chart grants that this scenario cannot make the code use, with the reason: rare
 # paths (a run may still hit them).
 NOT_EXERCISED = {
@@ -59,12 +66,7 @@ NOT_EXERCISED = {
 # Permissions for code that has not landed in the binaries yet: the test fails once a request uses
 # one (remove it from here then).
 NOT_YET_USED = {
-    "operator": {
-        # TODO(autoscaler): remove once kfaas-operator runs the scaling loop (autoscaler/loop,
-        # KubeScaleWriter): the burst below (target 1, max 3) then patches hello's /scale.
-        ("apps", "deployments/scale", "patch"): "the autoscaler loop (1..N on a burst) is not wired "
-                                                "into kfaas-operator on integ yet",
-    },
+    "operator": {},
     "activator": {},
 }
 JOBS = ("kfaas-activator", "kfaas-operator")
@@ -130,9 +132,11 @@ class PlatformE2ETest(unittest.TestCase):
         p.create_namespace(RELEASE_NS)
         p.kubectl("apply", "-f", os.path.join(CHART, "crds"))
         p.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/functions.kfaas.dev")
+        p.kubectl("apply", "-f", KEDA_CRD)
+        p.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/scaledobjects.keda.sh")
 
         out = subprocess.run([renderer(), "kfaas", CHART, "-n", RELEASE_NS, "--set",
-                              "activator.replicas=1,clusterConcurrencyLimit=%d" % CONCURRENCY_LIMIT],
+                              "activator.replicas=1,clusterConcurrencyLimit=%d,keda.enabled=true" % CONCURRENCY_LIMIT],
                              capture_output=True, text=True, check=True).stdout
         cls.rendered = os.path.join(p.tmp, "rendered.yaml")
         with open(cls.rendered, "w") as f:
@@ -143,19 +147,36 @@ class PlatformE2ETest(unittest.TestCase):
         cls.act_http, cls.act_admin, cls.act_grpc, cls.op_admin = (testlib.free_port() for _ in range(4))
         act_args, act_env = container_args(docs, "activator")
         op_args, op_env = container_args(docs, "operator")
+        # The headless Service's name resolves to this one activator (which --peers leaves out).
+        grpc_addr = "127.0.0.1:%d" % cls.act_grpc
         cls.activator = cls._start_component("activator", kp.need_binary("kfaas-activator"), rewrite_args(act_args, {
-            "--port": cls.act_http, "--admin-port": cls.act_admin, "--grpc-port": cls.act_grpc}), act_env)
+            "--port": cls.act_http, "--admin-port": cls.act_admin, "--grpc-port": cls.act_grpc,
+            "--peers": grpc_addr}), act_env)
         cls.operator = cls._start_component("operator", kp.need_binary("kfaas-operator"), rewrite_args(op_args, {
-            "--admin-port": cls.op_admin, "--activator-stats-address": "127.0.0.1:%d" % cls.act_grpc}), op_env)
+            "--admin-port": cls.op_admin, "--activator-stats-address": grpc_addr, "--keda-scaler-address": grpc_addr}),
+            op_env)
         for name, port, proc in (("activator", cls.act_admin, cls.activator), ("operator", cls.op_admin, cls.operator)):
             testlib.wait_for("%s /readyz" % name, lambda port=port, proc=proc: p._alive(proc) and
                              kp.http_get("http://127.0.0.1:%d/readyz" % port)[0] == 200, timeout=60)
+        # The operator's autoscaler loop (the leader's) reads the activator's stats stream before
+        # any traffic, or the burst below could go unseen.
+        testlib.wait_for("the operator's autoscaler connected to the activator", lambda: cls.op_metric(
+            "kfaas_autoscaler_activators_connected") == 1, timeout=60)
         cls.prom = kp.Prometheus(p, {"kfaas-activator": "127.0.0.1:%d" % cls.act_admin,
                                      "kfaas-operator": "127.0.0.1:%d" % cls.op_admin})
         # Before any traffic: a sample of every counter at its starting value, or rate() and
         # increase() over the scenario have nothing to start from.
         cls.prom.wait_scraped(JOBS, after=time.time())
         cls.t_start = time.time()
+
+    @classmethod
+    def op_metric(cls, name, labels=""):
+        """The value of one sample on the operator's /metrics (name{labels} verbatim), or None."""
+        want = name + ("{%s}" % labels if labels else "")
+        for line in cls.p.metrics(cls.op_admin).splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return None
 
     @classmethod
     def _start_component(cls, name, exe, args, env):
@@ -186,6 +207,15 @@ class PlatformE2ETest(unittest.TestCase):
         out = cls.p.kubectl("get", "events", "-n", FN_NS, "-o", "json").stdout
         return [e for e in json.loads(out)["items"]
                 if e.get("involvedObject", {}).get("kind") == "Function" and e["involvedObject"].get("name") == name]
+
+    @classmethod
+    def scaled_object(cls, name):
+        r = cls.p.kubectl("get", "scaledobjects.keda.sh", name, "-n", FN_NS, "-o", "json", check=False)
+        if r.returncode != 0:
+            if "NotFound" not in r.stderr:
+                raise AssertionError("kubectl get scaledobject %s: %s" % (name, r.stderr))
+            return None
+        return json.loads(r.stdout)
 
     @classmethod
     def _scenario(cls):
@@ -221,6 +251,13 @@ class PlatformE2ETest(unittest.TestCase):
         with concurrent.futures.ThreadPoolExecutor(CONCURRENCY_LIMIT * 3) as ex:
             codes = list(ex.map(lambda _: call("hello", "/sleep?ms=1500")[0], range(CONCURRENCY_LIMIT * 3)))
         cls.burst_codes = codes
+        # The operator's autoscaler saw the burst (4 in flight at target 1) and scaled hello up
+        # through /scale (to max 3). Its counters, not the Deployment: the activator scales hello
+        # back to zero 3 s after the burst.
+        testlib.wait_for("the autoscaler writing hello's /scale", lambda: (cls.op_metric(
+            "kfaas_autoscaler_scale_writes_total", 'result="ok"') or 0) >= 1, timeout=30)
+        cls.desired_after_burst = cls.op_metric("kfaas_autoscaler_desired_replicas",
+                                                'namespace="%s",function="hello"' % FN_NS)
         # An invocation over its timeoutSeconds (1 s): 504.
         call("slow", "/sleep?ms=3000", expect=504)
         # An unknown function: 404 naming it.
@@ -237,6 +274,16 @@ class PlatformE2ETest(unittest.TestCase):
         cls.apply_function("inverted", dict(base, scale={"min": 3, "max": 1}))
         cls.inverted_events = testlib.wait_for("a Warning Event about the inverted Function",
                                                lambda: cls.events_about("inverted"), timeout=60)
+        # A Function scaled by KEDA: the operator creates its ScaledObject (the CRD is there), updates
+        # it with the Function's spec, and deletes it once the Function goes back to kfaas.
+        cls.apply_function("bykeda", dict(base, scale={"autoscaler": "keda", "min": 0, "max": 2, "target": 1}))
+        cls.keda_created = testlib.wait_for("the bykeda ScaledObject", lambda: cls.scaled_object("bykeda"), timeout=60)
+        p.kubectl("patch", "function", "bykeda", "-n", FN_NS, "--type=merge", "-p", json.dumps({"spec": {"scale": {"max": 5}}}))
+        cls.keda_updated = testlib.wait_for("the bykeda ScaledObject's maxReplicaCount updated to 5", lambda: (
+            lambda so: so if so and so["spec"].get("maxReplicaCount") == 5 else None)(cls.scaled_object("bykeda")), timeout=60)
+        p.kubectl("patch", "function", "bykeda", "-n", FN_NS, "--type=merge",
+                  "-p", json.dumps({"spec": {"scale": {"autoscaler": "kfaas"}}}))
+        testlib.wait_for("the bykeda ScaledObject deleted", lambda: cls.scaled_object("bykeda") is None, timeout=60)
         # Someone edits the operator's Service by hand: the operator puts its spec back.
         p.kubectl("patch", "service", "hello", "-n", FN_NS, "--type=json", "-p", json.dumps(
             [{"op": "replace", "path": "/spec/ports/0/targetPort", "value": 9999}]))
@@ -270,6 +317,11 @@ class PlatformE2ETest(unittest.TestCase):
         self.assertIsNotNone(self.cold_start_header, "the cold start response lacks X-Kfaas-Cold-Start")
         self.assertGreaterEqual(int(self.cold_start_header), 0)
         self.assertIn(429, self.burst_codes, "no 429 over clusterConcurrencyLimit=%d: %s" % (CONCURRENCY_LIMIT, self.burst_codes))
+        self.assertEqual(self.desired_after_burst, 3, "the autoscaler's desired replicas for hello after the burst")
+        so = self.keda_created
+        self.assertEqual(so["spec"]["scaleTargetRef"]["name"], "bykeda", so)
+        self.assertEqual([r["kind"] for r in so["metadata"].get("ownerReferences", [])], ["Function"], so)
+        self.assertEqual(so["spec"]["triggers"][0]["metadata"]["scalerAddress"], "127.0.0.1:%d" % self.act_grpc, so)
         self.assertEqual(self.unknown_code, 404)
         self.assertIn(b"nope", self.unknown_body)
         ev = self.inverted_events[0]
@@ -317,6 +369,9 @@ class PlatformE2ETest(unittest.TestCase):
         # The burst's sleeping requests alone are 1.5 s each: billable seconds add up.
         self.assertGreater(self.q1('kfaas_function_duration_seconds_sum{%s}' % hello), 1.4)
         self.assertGreater(self.q1('sum(kfaas_operator_reconcile_total)'), 0)
+        # The operator's autoscaler loop: connected to the activator, wrote hello's /scale.
+        self.assertEqual(self.q1('kfaas_autoscaler_activators_connected'), 1)
+        self.assertGreaterEqual(self.q1('kfaas_autoscaler_scale_writes_total{result="ok"}'), 1)
 
     def grafana_window(self):
         """What Grafana substitutes for a dashboard time range from the scenario's start to the

@@ -98,6 +98,18 @@ class RulesTest(unittest.TestCase):
         self.assertFalse([d for d in docs if d["kind"] in ("Role", "RoleBinding")])
         self.assertFalse(any(ns for _, ns in rbac_lib.rules_by_component(docs)["operator"]))
 
+    def test_keda_adds_exactly_scaledobjects(self):
+        """platform_e2e proves the keda.enabled rules against traffic; the default's rules are
+        those minus exactly the operator's scaledobjects rule (so both variants are covered)."""
+        def grants(docs):
+            return {c: rbac_lib.grants(r) for c, r in rbac_lib.rules_by_component(docs).items()}
+        default, keda = grants(render()), grants(render("--set", "keda.enabled=true"))
+        self.assertEqual(keda["activator"], default["activator"])
+        self.assertEqual(keda["operator"] - default["operator"],
+                         {("*", "keda.sh", "scaledobjects", v) for v in ("list", "get", "create", "update", "delete")})
+        self.assertLessEqual(default["operator"], keda["operator"])
+        self.assertFalse([g for g in default["operator"] if g[1] == "keda.sh"])
+
     def test_no_wildcards(self):
         for comp, rules in self.rules.items():
             for r, _ in rules:

@@ -74,6 +74,12 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "kfaas.componentName" (dict "ctx" . "component" "activator-grpc") }}
 {{- end }}
 
+{{/* host:port of the activators' gRPC ports through the headless Service: resolves to one address
+per activator pod (the operator's autoscaler reads each; each activator asks the others). */}}
+{{- define "kfaas.activator.grpcAddress" -}}
+{{ include "kfaas.activator.grpcServiceName" . }}.{{ .Release.Namespace }}.svc.{{ required "clusterDomain is required" .Values.clusterDomain }}:{{ int .Values.activator.ports.grpc }}
+{{- end }}
+
 {{- define "kfaas.operator.serviceAccountName" -}}
 {{ include "kfaas.operator.fullname" . }}
 {{- end }}
