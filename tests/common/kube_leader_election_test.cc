@@ -143,9 +143,12 @@ TEST(LeaderElection, WaitsForAnotherHoldersLeaseToExpire) {
   Json spec = Spec(*client);
   EXPECT_EQ(spec["holderIdentity"], "b");
   EXPECT_EQ(spec["leaseTransitions"], 4);
-  EXPECT_EQ(ev.started, 1);
-  std::lock_guard<std::mutex> l(ev.mu);
-  EXPECT_EQ(ev.leaders, (std::vector<std::string>{"other", "b"}));
+  // The callbacks run on the elector's thread, possibly just after IsLeader() turned true.
+  EXPECT_TRUE(WaitFor([&] { return ev.started.load() == 1; }));
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(ev.mu);
+    return ev.leaders == std::vector<std::string>{"other", "b"};
+  }));
 }
 
 TEST(LeaderElection, AHolderThatKeepsRenewingKeepsTheLease) {
