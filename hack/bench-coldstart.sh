@@ -137,6 +137,7 @@ for name, rows in results.items():
         label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
         print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
               (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
+print("load average after the runs: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 print()
 print("Stated references (/work/shared/reference/anchors.md), not measured here:")
 print("  Knative Serving   ~0.8 s normally, 2-10 s with the ClusterIP fallback (users, #15477)")

@@ -2,7 +2,9 @@
 //
 // For each pod it
 //   - allocates a port on 127.0.0.1 (PortAllocator), recorded on the pod as the annotation
-//     `local.kfaas.dev/port` and passed to the process as $PORT;
+//     `local.kfaas.dev/port` and passed to the process as $PORT; a pod created by kfaas-local's
+//     Deployment controller already carries a port reserved for it (ReservePort), so its
+//     endpoint is published (not ready) while its process starts;
 //   - runs the first container's command + args (command[0] resolved by ResolveCommand against
 //     the node's bin dirs, then PATH) with the container's env, HOSTNAME=<pod> and PORT, its
 //     stdout/stderr appended to <logs_dir>/<namespace>_<pod>_<container>.log;
