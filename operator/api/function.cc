@@ -1,6 +1,7 @@
 #include "operator/api/function.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "absl/status/status.h"
@@ -31,12 +32,17 @@ absl::Status GetString(const Json& obj, const char* key, const std::string& fiel
 absl::Status GetInt(const Json& obj, const char* key, const std::string& field, int64_t* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return absl::OkStatus();
+  if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT64_MAX}) {
+    return TypeError(field, "an integer (at most 2^63-1)", *it);
+  }
   if (it->is_number_integer()) {
     *out = it->get<int64_t>();
     return absl::OkStatus();
   }
   if (it->is_number_float()) {
     double d = it->get<double>();
+    // Out of int64 range (or NaN), the cast would be undefined behaviour.
+    if (!(d >= -0x1p63 && d < 0x1p63)) return TypeError(field, "an integer (at most 2^63-1)", *it);
     if (d == static_cast<double>(static_cast<int64_t>(d))) {
       *out = static_cast<int64_t>(d);
       return absl::OkStatus();

@@ -238,6 +238,18 @@ TEST_F(ApiServerHostile, InvalidJsonAndYamlBodies) {
              R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"x":)" +
                  std::string(100000, '[') + std::string(100000, ']') + "}",
              json, 400);
+  // Just under the limit: processed (accepted or refused) without harm.
+  for (const std::string& type : {json, std::string("application/merge-patch+json")}) {
+    std::string deep =
+        R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep500"},"x":)" +
+        std::string(500, '[') + std::string(500, ']') + "}";
+    auto r = type == json ? Request(port_, "POST", kCMs, deep, {{"Content-Type", type}})
+                          : Request(port_, "PATCH", std::string(kCMs) + "/deep500", deep,
+                                    {{"Content-Type", type}});
+    EXPECT_GT(r.code, 0) << r.error;
+    EXPECT_LT(r.code, 500) << r.body.substr(0, 300);
+    ExpectServing("500 deep");
+  }
   ExpectBody("YAML nested 100000 deep", "POST", kCMs,
              "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\nx: " +
                  std::string(100000, '[') + std::string(100000, ']') + "\n",
