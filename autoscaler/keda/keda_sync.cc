@@ -35,8 +35,18 @@ bool KedaSync::CrdInstalled(SteadyTime now) {
       KFAAS_LOG(INFO) << "KEDA's ScaledObject CRD is installed";
     }
     crd_installed_ = true;
+    crd_forbidden_ = false;
   } else if (absl::IsNotFound(list.status())) {
     crd_installed_ = false;
+    crd_forbidden_ = false;
+  } else if (absl::IsPermissionDenied(list.status())) {
+    // Remembered like a missing CRD (re-checked after crd_recheck), but reported as what it is.
+    if (!crd_forbidden_) {
+      KFAAS_LOG(WARNING) << "not allowed to list scaledobjects.keda.sh (" << list.status().message()
+                         << "): grant it (Helm: --set keda.enabled=true) to use KEDA";
+    }
+    crd_installed_ = false;
+    crd_forbidden_ = true;
   } else {
     KFAAS_LOG(WARNING) << "cannot tell whether KEDA is installed (listing scaledobjects.keda.sh: "
                        << list.status().message() << "); trying again";
@@ -67,12 +77,21 @@ void KedaSync::Sync(const std::vector<Target>& targets) {
   if (!CrdInstalled(now)) {
     for (const Target* t : keda) {
       if (warned_.insert(t->scale.Key() + "/KedaNotInstalled").second) {
-        KFAAS_LOG(WARNING) << t->scale.Key()
-                           << " asks for KEDA, but the ScaledObject CRD is not installed";
-        events_(
-            *t, "Warning", "KedaNotInstalled",
-            "spec.scale.autoscaler is keda, but KEDA's ScaledObject CRD (scaledobjects.keda.sh) "
-            "is not installed: install KEDA, or set spec.scale.autoscaler: kfaas");
+        if (crd_forbidden_) {
+          KFAAS_LOG(WARNING) << t->scale.Key()
+                             << " asks for KEDA, but the operator may not list ScaledObjects";
+          events_(*t, "Warning", "KedaNotPermitted",
+                  "spec.scale.autoscaler is keda, but kfaas-operator is not allowed to manage KEDA "
+                  "ScaledObjects (scaledobjects.keda.sh): install the chart with "
+                  "keda.enabled=true, or set spec.scale.autoscaler: kfaas");
+        } else {
+          KFAAS_LOG(WARNING) << t->scale.Key()
+                             << " asks for KEDA, but the ScaledObject CRD is not installed";
+          events_(
+              *t, "Warning", "KedaNotInstalled",
+              "spec.scale.autoscaler is keda, but KEDA's ScaledObject CRD (scaledobjects.keda.sh) "
+              "is not installed: install KEDA, or set spec.scale.autoscaler: kfaas");
+        }
       }
     }
     return;

@@ -64,6 +64,7 @@ class KedaSync {
   const KedaSyncOptions opts_;
   bool crd_checked_ = false;
   bool crd_installed_ = false;
+  bool crd_forbidden_ = false;  // the list was refused (403): RBAC, not a missing CRD
   SteadyTime crd_checked_at_{};
   struct Applied {
     std::string desired;  // the ScaledObject's spec as applied (dump)

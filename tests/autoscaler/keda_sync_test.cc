@@ -83,6 +83,19 @@ TEST_F(KedaSyncTest, WithoutTheCrdWarnsOnceAndLooksAgainLater) {
   EXPECT_TRUE(client_.Object(kScaledObjects, "default", "a").has_value());
 }
 
+TEST_F(KedaSyncTest, ForbiddenListIsRememberedAndReportedAsRbac) {
+  client_.FailNext("list", "scaledobjects",
+                   kube::ForbiddenError("scaledobjects.keda.sh is forbidden"), 2);
+  const std::vector<Target> targets = {TargetOf(Function("a", "keda"))};
+  sync_.Sync(targets);
+  sync_.Sync(targets);
+  EXPECT_EQ(Verbs(), std::vector<std::string>{"list scaledobjects"});  // remembered, not retried
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].reason, "KedaNotPermitted");
+  EXPECT_NE(events_[0].message.find("keda.enabled=true"), std::string::npos);
+  EXPECT_FALSE(sync_.crd_installed());
+}
+
 TEST_F(KedaSyncTest, CreatesThenUpdatesOnlyWhenTheFunctionChanges) {
   sync_.Sync({TargetOf(Function("a", "keda")), TargetOf(Function("b", "kfaas"))});
   auto so = client_.Object(kScaledObjects, "default", "a");
