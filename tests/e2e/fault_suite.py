@@ -1,0 +1,581 @@
+#!/usr/bin/python3
+"""The end-to-end fault suite (issue 9) on the local platform (hack/local-up.sh, real kubectl,
+real processes). Each case runs a load generator through the activator while it injects one
+fault, records every request's outcome, waits for the system to converge and adds a row to a
+table:
+
+  fault | sent | 2xx | explicit errors (by code) | lost | conn retries | converged in
+
+A request is "lost" when it was sent and got no HTTP response (reset, closed, or no answer
+within its timeout): the suite fails when any is lost. "conn retries" counts connections that
+were refused before anything was sent (a load balancer's retry to another activator), which
+is not a loss. Cases (each its own platform, in priority order):
+
+  sigterm   graceful SIGTERM of an activator under load: its in-flight requests finish (drain),
+            clients move to a new activator started beside it.
+  watches   the API server drops every watch and compacts its history, repeatedly, while a
+            burst scales a function from zero.
+  writes    the API server fails the activator's writes with 409, then 500, for a few seconds
+            during a cold start: the /scale write is retried, every request is answered.
+  kill      SIGKILL of one of two function instances under load: cut requests get an explicit
+            502, later ones reach the other instance, the Deployment replaces the process.
+  operator  an operator SIGKILLed while it reconciles 1,000 Functions, then restarted: every
+            Function gets its Deployment, Service and status.
+  failover  two operators with leader election; the leader is SIGKILLed while Functions are
+            being created; the other takes over and converges.
+
+  fault_suite.py [case ...]      (default: every case)
+
+Exits 1 when a case fails (lost requests, no convergence), 77 when the binaries are not built.
+"""
+import asyncio
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from localup import LocalUp, alive, free_ports, missing_binaries, wait_until  # noqa: E402
+
+SOURCE = os.environ.get("KFAAS_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("KFAAS_BINARY_DIR") or os.path.join(SOURCE, "build")
+T0 = time.monotonic()
+
+
+def step(msg):
+    print("--- %s (%.1f s)" % (msg, time.monotonic() - T0), flush=True)
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+# --- the API server, directly (admin token) -----------------------------------------------
+class Api:
+    def __init__(self, p):
+        home = p.env["KFAAS_HOME"]
+        with open(os.path.join(home, "admin-token")) as f:
+            self.token = f.read().strip()
+        self.ctx = ssl.create_default_context(cafile=os.path.join(home, "pki", "ca.crt"))
+        self.base = "https://127.0.0.1:%d" % p.api_port
+
+    def call(self, method, path, body=None, timeout=30):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ctx) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def get(self, path):
+        code, obj = self.call("GET", path)
+        expect(code == 200, "GET %s: %d %s" % (path, code, obj))
+        return obj
+
+    def fault(self, **req):
+        code, obj = self.call("POST", "/kfaas/faults", req)
+        expect(code == 200, "POST /kfaas/faults %s: %d %s" % (req, code, obj))
+        return obj
+
+    def counters(self):
+        return self.get("/kfaas/faults")["counters"]
+
+
+def condition(obj, ctype):
+    for c in obj.get("status", {}).get("conditions", []):
+        if c.get("type") == ctype:
+            return c.get("status")
+    return None
+
+
+# --- the load generator -------------------------------------------------------------------
+class Targets:
+    """The activator ports requests go to (round robin); a driver swaps them under load."""
+
+    def __init__(self, ports):
+        self.ports = list(ports)
+        self.n = 0
+
+    def pick(self):
+        if not self.ports:
+            return None
+        self.n += 1
+        return self.ports[self.n % len(self.ports)]
+
+
+async def one_request(targets, path, results, i, timeout):
+    """results[i] = (outcome, detail, t_sent, t_done, conn_retries); outcome is the HTTP status,
+    or "hung" / "no-response" / "error" (lost) / "refused" (never sent: no activator)."""
+    deadline = time.monotonic() + timeout
+    retries = 0
+    while True:
+        port = targets.pick()
+        if port is None or time.monotonic() > deadline:
+            if port is None and time.monotonic() <= deadline:
+                await asyncio.sleep(0.02)
+                continue
+            results[i] = ("refused", "no activator accepted the connection", None, time.monotonic(), retries)
+            return
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+            break
+        except (ConnectionRefusedError, asyncio.TimeoutError, OSError):
+            retries += 1  # nothing was sent: a load balancer tries another activator
+            await asyncio.sleep(0.01)
+    t_sent = time.monotonic()
+    try:
+        writer.write(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        data = await asyncio.wait_for(reader.read(-1), max(1.0, deadline - time.monotonic()))
+        head, _, body = data.partition(b"\r\n\r\n")
+        m = re.match(rb"HTTP/1\.1 (\d{3})", head)
+        if m:
+            results[i] = (int(m.group(1)), body.decode(errors="replace"), t_sent, time.monotonic(), retries)
+        else:
+            results[i] = ("no-response", repr(data[:200]), t_sent, time.monotonic(), retries)
+    except asyncio.TimeoutError:
+        results[i] = ("hung", "no answer in %.0f s" % timeout, t_sent, time.monotonic(), retries)
+    except Exception as e:  # noqa: BLE001 - recorded
+        results[i] = ("error", repr(e), t_sent, time.monotonic(), retries)
+    finally:
+        writer.close()
+
+
+async def load(targets, path, n, spacing, timeout=40, during=None):
+    """Sends n requests, one every `spacing` s (0: all at once); `during(i)` is called (in a
+    thread) before request i is sent, for faults timed by the load. Returns the results."""
+    results = [None] * n
+    tasks = []
+    loop = asyncio.get_running_loop()
+    for i in range(n):
+        if during is not None:
+            await loop.run_in_executor(None, during, i)
+        tasks.append(asyncio.ensure_future(one_request(targets, path, results, i, timeout)))
+        if spacing:
+            await asyncio.sleep(spacing)
+    await asyncio.gather(*tasks)
+    return results
+
+
+LOST = ("hung", "no-response", "error", None)
+
+
+class Row:
+    def __init__(self, fault):
+        self.fault = fault
+        self.results = []
+        self.converge_s = None
+        self.note = ""
+        self.failed = None
+
+    def add(self, results):
+        self.results.extend(results)
+
+    def counts(self):
+        ok = sum(1 for r in self.results if r and isinstance(r[0], int) and 200 <= r[0] < 300)
+        errors = {}
+        for r in self.results:
+            if r and (r[0] == "refused" or (isinstance(r[0], int) and not 200 <= r[0] < 300)):
+                errors[r[0]] = errors.get(r[0], 0) + 1
+        lost = [r for r in self.results if r is None or r[0] in LOST]
+        retries = sum(r[4] for r in self.results if r)
+        return ok, errors, lost, retries
+
+
+def print_table(rows):
+    print()
+    fmt = "%-10s %6s %6s %-22s %5s %8s %12s  %s"
+    print(fmt % ("fault", "sent", "2xx", "explicit errors", "lost", "conn-rtr", "converged", "result"))
+    for row in rows:
+        ok, errors, lost, retries = row.counts()
+        err = ",".join("%s:%d" % (k, v) for k, v in sorted(errors.items(), key=lambda kv: str(kv[0]))) or "0"
+        sent = len(row.results)
+        conv = "%.1f s" % row.converge_s if row.converge_s is not None else "-"
+        result = "FAIL: " + row.failed if row.failed else "ok"
+        print(fmt % (row.fault, sent if sent else "-", ok if sent else "-", err if sent else "-",
+                     len(lost) if sent else "-", retries if sent else "-", conv, result + (" " + row.note if row.note else "")))
+    print(flush=True)
+
+
+def check_no_loss(row):
+    _, errors, lost, _ = row.counts()
+    expect(not lost, "%d requests lost, e.g. %s" % (len(lost), lost[:3]))
+    bad = {k: v for k, v in errors.items() if k not in (502, 503, 504)}
+    expect(not bad, "answers that are neither 2xx nor an explicit 502/503/504: %s" % bad)
+    for r in row.results:
+        if isinstance(r[0], int) and r[0] >= 500:
+            expect(r[1].strip(), "a %d without a body naming its reason" % r[0])
+
+
+# --- the platform's state -----------------------------------------------------------------
+def debug_function(admin_port, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/debug/functions" % admin_port, timeout=5) as f:
+        return {x["name"]: x for x in json.load(f)}.get(name, {})
+
+
+def converged(api, admin_ports, ns, name, want_ready):
+    """The Deployment has want_ready (or, None: >= 1) ready replicas and matches its spec, the
+    Function is Ready, and every activator forwards to exactly the ready instances."""
+    dep = api.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (ns, name))
+    spec, ready = dep["spec"].get("replicas", 0), dep.get("status", {}).get("readyReplicas", 0)
+    if spec != ready or (want_ready is None and ready < 1) or (want_ready is not None and ready != want_ready):
+        return False
+    fn = api.get("/apis/kfaas.dev/v1alpha1/namespaces/%s/functions/%s" % (ns, name))
+    if condition(fn, "Ready") != "True":
+        return False
+    return all(debug_function(port, name).get("readyInstances") == ready for port in admin_ports)
+
+
+def wait_converged(api, admin_ports, name, want_ready=None, since=None, timeout=60, ns="default"):
+    wait_until("%s converged" % name, lambda: converged(api, admin_ports, ns, name, want_ready), timeout=timeout)
+    return time.monotonic() - since if since is not None else None
+
+
+def apply_hello(p, spec):
+    p.kubectl("apply", "-f", "examples/hello.yaml")
+    p.kubectl("patch", "fn", "hello", "--type=merge", "-p", json.dumps({"spec": spec}))
+    wait_until("hello known to the activator", lambda: debug_function(p.admin_port, "hello"), timeout=20)
+
+
+def wait_zero(p, api):
+    wait_until("hello at zero",
+               lambda: api.get("/apis/apps/v1/namespaces/default/deployments/hello")["spec"].get("replicas", 0) == 0
+               and not p.function_pids("hello-function")
+               and debug_function(p.admin_port, "hello").get("instances", 0) == 0, timeout=60)
+
+
+# --- cases --------------------------------------------------------------------------------
+def start_activator(p, name):
+    port, admin = free_ports(2)
+    log = open(os.path.join(p.home, name + ".log"), "wb")
+    proc = subprocess.Popen(
+        [os.path.join(BUILD, "activator", "kfaas-activator"), "--kubeconfig=" + p.kubeconfig,
+         "--address=127.0.0.1", "--port=%d" % port, "--admin-port=%d" % admin, "--grpc-port=-1",
+         "--drain-timeout=20"], env=p.env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+
+    def ready():
+        if proc.poll() is not None:
+            raise AssertionError("%s exited with %s" % (name, proc.returncode))
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % admin, timeout=2) as r:
+            return r.status == 200 and debug_function(admin, "hello").get("readyInstances", 0) >= 1
+    return proc, port, admin, ready
+
+
+def case_sigterm(p, row):
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 1, "max": 2, "idleWindowSeconds": 60}})
+    wait_converged(api, [p.admin_port], "hello", 1)
+    procs = []
+    try:
+        a1, port1, admin1, ready1 = start_activator(p, "activator-1")
+        procs.append(a1)
+        wait_until("activator-1 ready", ready1, timeout=20)
+        targets = Targets([port1])
+        n, spacing = 400, 0.01
+        state = {}
+
+        def during(i):
+            if i == n // 3:
+                state["term"] = time.monotonic()
+                targets.ports = []  # the endpoint leaves the Service...
+                a1.send_signal(signal.SIGTERM)  # ... and the activator drains
+                a2, port2, admin2, ready2 = start_activator(p, "activator-2")
+                procs.append(a2)
+                state["a2"] = (port2, admin2, ready2)
+                threading.Thread(target=lambda: (wait_until("activator-2 ready", ready2, timeout=20),
+                                                 targets.ports.append(port2),
+                                                 state.__setitem__("serving", time.monotonic())),
+                                 daemon=True).start()
+
+        step("%d requests of 300 ms through activator-1, SIGTERM after %d, a new activator" % (n, n // 3))
+        row.add(asyncio.run(load(targets, "/fn/default/hello/sleep?ms=300", n, spacing, during=during)))
+        rc = a1.wait(timeout=30)
+        print("activator-1 exited %d (0: every in-flight request finished); activator-2 serving %.2f s after "
+              "the SIGTERM" % (rc, state["serving"] - state["term"]))
+        in_flight = [r for r in row.results if r and r[2] and r[2] < state["term"] < r[3]]
+        print("requests in flight on activator-1 at the SIGTERM: %d, answered 200: %d"
+              % (len(in_flight), sum(1 for r in in_flight if r[0] == 200)))
+        check_no_loss(row)
+        expect(rc == 0, "activator-1 did not drain cleanly (exit %d)" % rc)
+        expect(in_flight, "no request was in flight at the SIGTERM")
+        row.converge_s = wait_converged(api, [p.admin_port, state["a2"][1]], "hello", 1, since=state["term"])
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+            pr.wait()
+
+
+def burst_round(p, api, row, n, faults_at, inject):
+    """A burst of n requests at zero; inject() at each offset in faults_at (s after the burst)."""
+    wait_zero(p, api)
+    targets = Targets([p.port])
+    marks = []
+
+    def injector():
+        t0 = time.monotonic()
+        for at in faults_at:
+            time.sleep(max(0.0, t0 + at - time.monotonic()))
+            inject()
+            marks.append(time.monotonic())
+
+    th = threading.Thread(target=injector, daemon=True)
+    th.start()
+    row.add(asyncio.run(load(targets, "/fn/default/hello/", n, 0)))
+    th.join()
+    return marks
+
+
+def case_watches(p, row, rounds=3):
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 2}})
+    before = api.counters()
+    worst = 0.0
+    for k in range(rounds):
+        step("round %d: a burst of 200 at zero; the API server drops every watch and compacts" % k)
+        marks = burst_round(p, api, row, 200, [0, 0.05, 0.2, 0.5, 1.0, 2.0],
+                            lambda: api.fault(dropWatches=True, compact=True))
+        worst = max(worst, wait_converged(api, [p.admin_port], "hello", since=marks[-1]))
+        check_no_loss(row)
+    after = api.counters()
+    row.note = "(%d watches dropped)" % (after["watchesDropped"] - before["watchesDropped"])
+    expect(after["watchesDropped"] > before["watchesDropped"], "no watch was dropped")
+    row.converge_s = worst
+
+
+def case_writes(p, row, seconds=3.0):
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 2}})
+    worst = 0.0
+    failed = 0
+    for code in (409, 500):
+        step("a burst of 100 at zero; the activator's writes fail with %d for %.0f s" % (code, seconds))
+        before = api.counters()["injectedFailures"]
+
+        def inject(code=code):
+            if inject.armed:
+                api.fault(reset=True)
+                return
+            api.fault(failWrites={"count": 100000, "code": code, "userAgent": "kfaas-activator",
+                                  "message": "injected %d" % code})
+            inject.armed = True
+        inject.armed = False
+        marks = burst_round(p, api, row, 100, [0, seconds], inject)
+        failed += api.counters()["injectedFailures"] - before
+        expect(api.counters()["injectedFailures"] > before, "no write of the activator failed (%d)" % code)
+        worst = max(worst, wait_converged(api, [p.admin_port], "hello", since=marks[-1]))
+        check_no_loss(row)
+    row.note = "(%d writes failed)" % failed
+    row.converge_s = worst
+
+
+def port_of(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    return int(env[b"PORT"])
+
+
+def case_kill(p, row):
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 2, "max": 2, "idleWindowSeconds": 60}})
+    wait_converged(api, [p.admin_port], "hello", 2, timeout=30)
+    victim, survivor = p.function_pids("hello-function")
+    n = 300
+    state = {}
+
+    def during(i):
+        if i == n // 3:
+            os.kill(victim, signal.SIGKILL)
+            state["kill"] = time.monotonic()
+
+    step("%d requests of 400 ms; SIGKILL of instance pid %d after %d" % (n, victim, n // 3))
+    row.add(asyncio.run(load(Targets([p.port]), "/fn/default/hello/sleep?ms=400", n, 0.005, during=during)))
+    check_no_loss(row)
+    late = [r for r in row.results if r[2] > state["kill"] + 0.05 and r[0] != 200]
+    expect(not late, "requests sent after the kill not answered by the other instance: %s" % late[:3])
+    expect(alive(survivor), "the other instance died")
+    row.converge_s = wait_converged(api, [p.admin_port], "hello", 2, since=state["kill"], timeout=30)
+
+
+# --- operators ----------------------------------------------------------------------------
+FLEET = "fleet"
+
+
+def start_operator(p, name, leader_elect):
+    admin, = free_ports(1)
+    log = open(os.path.join(p.home, name + ".log"), "ab")
+    args = [os.path.join(BUILD, "operator", "kfaas-operator"), "--kubeconfig=" + p.kubeconfig, "--local",
+            "--namespace=" + FLEET, "--admin-address=127.0.0.1", "--admin-port=%d" % admin]
+    if leader_elect:
+        args += ["--leader-elect=true", "--lease-namespace=" + FLEET, "--identity=" + name,
+                 "--lease-duration-seconds=4", "--renew-deadline-seconds=3", "--retry-period-seconds=1"]
+    else:
+        args += ["--leader-elect=false"]
+    proc = subprocess.Popen(args, env=p.env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc, admin
+
+
+def is_leader(admin):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=2) as r:
+            return re.search(r"^kfaas_operator_leader(\{[^}]*\})? 1$", r.read().decode(), re.M) is not None
+    except OSError:
+        return False
+
+
+def fleet_function(i):
+    return {"apiVersion": "kfaas.dev/v1alpha1", "kind": "Function",
+            "metadata": {"name": "fn-%04d" % i, "namespace": FLEET},
+            "spec": {"image": "registry.example.com/kfaas/hello-function:0.1", "command": ["hello-function"],
+                     "port": 8080, "scale": {"min": 0, "max": 2}}}
+
+
+def create_functions(api, lo, hi, threads=8):
+    errors = []
+
+    def worker(k):
+        for i in range(lo + k, hi, threads):
+            code, obj = api.call("POST", "/apis/kfaas.dev/v1alpha1/namespaces/%s/functions" % FLEET, fleet_function(i))
+            if code not in (201, 409):
+                errors.append((i, code, obj))
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    expect(not errors, "creating Functions: %s" % errors[:3])
+
+
+def fleet_state(api):
+    """(#Functions, #with a Deployment, #with a Service, #with status Ready set) in FLEET."""
+    fns = api.get("/apis/kfaas.dev/v1alpha1/namespaces/%s/functions" % FLEET)["items"]
+    deps = {d["metadata"]["name"] for d in api.get("/apis/apps/v1/namespaces/%s/deployments" % FLEET)["items"]}
+    svcs = {s["metadata"]["name"] for s in api.get("/api/v1/namespaces/%s/services" % FLEET)["items"]}
+    names = [f["metadata"]["name"] for f in fns]
+    with_status = sum(1 for f in fns if condition(f, "Ready") is not None
+                      and f.get("status", {}).get("observedGeneration") == f["metadata"].get("generation"))
+    return len(names), sum(1 for n in names if n in deps), sum(1 for n in names if n in svcs), with_status
+
+
+def fleet_converged(api, n):
+    st = fleet_state(api)
+    return st == (n, n, n, n)
+
+
+def create_fleet_ns(p):
+    p.kubectl("create", "namespace", FLEET)
+
+
+def case_operator(p, row, n=1000):
+    api = Api(p)
+    create_fleet_ns(p)
+    procs = []
+    try:
+        step("creating %d Functions in %s" % (n, FLEET))
+        create_functions(api, 0, n)
+        o1, _ = start_operator(p, "operator-1", False)
+        procs.append(o1)
+        wait_until("operator-1 part way through the reconcile",
+                   lambda: fleet_state(api)[1] >= n // 4, timeout=60, interval=0.1)
+        o1.kill()
+        o1.wait()
+        killed_state = fleet_state(api)
+        step("operator-1 SIGKILLed with (functions, deployments, services, statuses) = %s" % (killed_state,))
+        expect(killed_state[3] < n, "operator-1 finished before it was killed")
+        t = time.monotonic()
+        o2, _ = start_operator(p, "operator-2", False)
+        procs.append(o2)
+        wait_until("every Function with a Deployment, a Service and a status",
+                   lambda: fleet_converged(api, n), timeout=120, interval=0.5)
+        row.converge_s = time.monotonic() - t
+        row.note = "(killed at %d/%d Deployments)" % (killed_state[1], n)
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+            pr.wait()
+
+
+def case_failover(p, row, n=300):
+    api = Api(p)
+    create_fleet_ns(p)
+    procs = {}
+    try:
+        for name in ("operator-a", "operator-b"):
+            procs[name] = start_operator(p, name, True)
+        leader = wait_until("a leader", lambda: [k for k, (_, a) in procs.items() if is_leader(a)], timeout=30)
+        expect(len(leader) == 1, "two leaders: %s" % leader)
+        leader = leader[0]
+        other = [k for k in procs if k != leader][0]
+        step("%s leads; creating %d Functions, SIGKILL of the leader part way" % (leader, n))
+        create_functions(api, 0, n // 2)
+        wait_until("the leader part way", lambda: fleet_state(api)[1] >= n // 4, timeout=60, interval=0.1)
+        procs[leader][0].kill()
+        t = time.monotonic()
+        create_functions(api, n // 2, n)
+        wait_until("%s leads" % other, lambda: is_leader(procs[other][1]), timeout=30)
+        took_over = time.monotonic() - t
+        wait_until("every Function with a Deployment, a Service and a status",
+                   lambda: fleet_converged(api, n), timeout=120, interval=0.5)
+        row.converge_s = time.monotonic() - t
+        row.note = "(%s leads %.1f s after the kill)" % (other, took_over)
+    finally:
+        for pr, _ in procs.values():
+            if pr.poll() is None:
+                pr.kill()
+            pr.wait()
+
+
+CASES = {
+    "sigterm": (case_sigterm, None),
+    "watches": (case_watches, None),
+    "writes": (case_writes, None),
+    "kill": (case_kill, None),
+    # The operator cases run their own operators in FLEET; local-up's watches only default.
+    "operator": (case_operator, "--namespace=default"),
+    "failover": (case_failover, "--namespace=default"),
+}
+
+
+def main():
+    names = sys.argv[1:] or list(CASES)
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        print("usage: fault_suite.py [%s ...]" % "|".join(CASES), file=sys.stderr)
+        return 2
+    missing = missing_binaries(BUILD)
+    if missing:
+        print("SKIP: not built in %s: %s" % (BUILD, ", ".join(missing)))
+        return 77
+    rows = []
+    for name in names:
+        fn, operator_flags = CASES[name]
+        row = Row(name)
+        rows.append(row)
+        step("case %s" % name)
+        p = LocalUp(SOURCE, BUILD, extra_env={"KFAAS_OPERATOR_FLAGS": operator_flags} if operator_flags else None)
+        try:
+            with p:
+                fn(p, row)
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            row.failed = str(e).splitlines()[0][:200]
+            print("=== %s failed: %s\n=== local-up.sh output (last lines) ===\n%s" % (name, e, p.output(40)), flush=True)
+    print_table(rows)
+    return 1 if any(r.failed for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
