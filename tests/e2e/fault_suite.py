@@ -13,6 +13,8 @@ is not a loss. Cases (each its own platform, in priority order):
 
   sigterm   graceful SIGTERM of an activator under load: its in-flight requests finish (drain),
             clients move to a new activator started beside it.
+  sigterm-cold  the same while the activator holds a burst for a cold start (the API server
+            delays the /scale write by 1 s): the held requests are answered during the drain.
   watches   the API server drops every watch and compacts its history, repeatedly, while a
             burst scales a function from zero.
   writes    the API server fails the activator's writes with 409, then 500, for a few seconds
@@ -20,9 +22,15 @@ is not a loss. Cases (each its own platform, in priority order):
   kill      SIGKILL of one of two function instances under load: cut requests get an explicit
             502, later ones reach the other instance, the Deployment replaces the process.
   operator  an operator SIGKILLed while it reconciles 1,000 Functions, then restarted: every
-            Function gets its Deployment, Service and status.
+            Function gets its Deployment, Service and status. Requests to the last Functions
+            all along are held by the activator until their Deployment exists.
   failover  two operators with leader election; the leader is SIGKILLed while Functions are
-            being created; the other takes over and converges.
+            being created; the other takes over and converges (requests as above).
+
+"converged" is measured from the fault (the SIGTERM, the last injection, the restart, the kill)
+to the check passing: Deployment replicas == ready, Function Ready=True, every activator's
+/debug/functions readyInstances == the Deployment's ready replicas (operator cases: every
+Function has a Deployment, a Service and a Ready condition for its generation).
 
   fault_suite.py [case ...]      (default: every case)
 
@@ -168,6 +176,38 @@ async def load(targets, path, n, spacing, timeout=40, during=None):
     return results
 
 
+class BackgroundLoad:
+    """A request every `spacing` s, round robin over `paths`, from its own thread and event loop,
+    until the with-block ends; then every request is awaited. .results as load()'s."""
+
+    def __init__(self, port, paths, spacing, timeout):
+        self.targets = Targets([port])
+        self.paths, self.spacing, self.timeout = paths, spacing, timeout
+        self.stop = threading.Event()
+        self.results = []
+
+    async def _run(self):
+        tasks = []
+        i = 0
+        while not self.stop.is_set():
+            self.results.append(None)
+            tasks.append(asyncio.ensure_future(one_request(
+                self.targets, self.paths[i % len(self.paths)], self.results, i, self.timeout)))
+            i += 1
+            await asyncio.sleep(self.spacing)
+        await asyncio.gather(*tasks)
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(self.timeout + 10)
+        return False
+
+
 LOST = ("hung", "no-response", "error", None)
 
 
@@ -192,11 +232,14 @@ class Row:
         retries = sum(r[4] for r in self.results if r)
         return ok, errors, lost, retries
 
+    def max_latency(self):
+        return max((r[3] - r[2] for r in self.results if r and r[2] is not None), default=0.0)
+
 
 def print_table(rows):
     print()
-    fmt = "%-10s %6s %6s %-22s %5s %8s %12s  %s"
-    print(fmt % ("fault", "sent", "2xx", "explicit errors", "lost", "conn-rtr", "converged", "result"))
+    fmt = "%-12s %6s %6s %-18s %5s %8s %8s %10s  %s"
+    print(fmt % ("fault", "sent", "2xx", "explicit errors", "lost", "conn-rtr", "max-lat", "converged", "result"))
     for row in rows:
         ok, errors, lost, retries = row.counts()
         err = ",".join("%s:%d" % (k, v) for k, v in sorted(errors.items(), key=lambda kv: str(kv[0]))) or "0"
@@ -204,7 +247,9 @@ def print_table(rows):
         conv = "%.1f s" % row.converge_s if row.converge_s is not None else "-"
         result = "FAIL: " + row.failed if row.failed else "ok"
         print(fmt % (row.fault, sent if sent else "-", ok if sent else "-", err if sent else "-",
-                     len(lost) if sent else "-", retries if sent else "-", conv, result + (" " + row.note if row.note else "")))
+                     len(lost) if sent else "-", retries if sent else "-",
+                     "%.2f s" % row.max_latency() if sent else "-", conv,
+                     result + (" " + row.note if row.note else "")))
     print(flush=True)
 
 
@@ -256,7 +301,9 @@ def wait_zero(p, api):
 
 
 # --- cases --------------------------------------------------------------------------------
-def start_activator(p, name):
+def start_activator(p, name, warm=True):
+    """An activator of our own beside local-up's (which local-up owns). Returns (process, port,
+    admin port, ready()); ready(): /readyz, and hello known (warm: with a ready instance)."""
     port, admin = free_ports(2)
     log = open(os.path.join(p.home, name + ".log"), "wb")
     proc = subprocess.Popen(
@@ -269,38 +316,53 @@ def start_activator(p, name):
         if proc.poll() is not None:
             raise AssertionError("%s exited with %s" % (name, proc.returncode))
         with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % admin, timeout=2) as r:
-            return r.status == 200 and debug_function(admin, "hello").get("readyInstances", 0) >= 1
+            fn = debug_function(admin, "hello")
+            return r.status == 200 and fn and (not warm or fn.get("readyInstances", 0) >= 1)
     return proc, port, admin, ready
 
 
-def case_sigterm(p, row):
+def case_sigterm(p, row, cold=False):
+    """warm: hello has an instance, 300 ms requests are in flight at the SIGTERM. cold: hello is
+    at zero, the API server delays the /scale write by 1 s, the SIGTERM comes while activator-1
+    holds a burst for the cold start."""
     api = Api(p)
-    apply_hello(p, {"scale": {"min": 1, "max": 2, "idleWindowSeconds": 60}})
-    wait_converged(api, [p.admin_port], "hello", 1)
+    apply_hello(p, {"scale": {"min": 0 if cold else 1, "max": 2, "idleWindowSeconds": 60}})
+    if cold:
+        wait_zero(p, api)
+    else:
+        wait_converged(api, [p.admin_port], "hello", 1)
     procs = []
     try:
-        a1, port1, admin1, ready1 = start_activator(p, "activator-1")
+        a1, port1, admin1, ready1 = start_activator(p, "activator-1", warm=not cold)
         procs.append(a1)
         wait_until("activator-1 ready", ready1, timeout=20)
         targets = Targets([port1])
-        n, spacing = 400, 0.01
+        n, spacing, path = (300, 0, "/fn/default/hello/") if cold else (400, 0.01, "/fn/default/hello/sleep?ms=300")
+        at = n // 2 if cold else n // 3
         state = {}
 
         def during(i):
-            if i == n // 3:
+            if i == at:
+                if cold:
+                    time.sleep(0.2)  # the loop sends the first half meanwhile; hello still at zero
                 state["term"] = time.monotonic()
                 targets.ports = []  # the endpoint leaves the Service...
                 a1.send_signal(signal.SIGTERM)  # ... and the activator drains
-                a2, port2, admin2, ready2 = start_activator(p, "activator-2")
+                a2, port2, admin2, ready2 = start_activator(p, "activator-2", warm=False)
                 procs.append(a2)
                 state["a2"] = (port2, admin2, ready2)
-                threading.Thread(target=lambda: (wait_until("activator-2 ready", ready2, timeout=20),
-                                                 targets.ports.append(port2),
-                                                 state.__setitem__("serving", time.monotonic())),
-                                 daemon=True).start()
 
-        step("%d requests of 300 ms through activator-1, SIGTERM after %d, a new activator" % (n, n // 3))
-        row.add(asyncio.run(load(targets, "/fn/default/hello/sleep?ms=300", n, spacing, during=during)))
+                def serve():
+                    wait_until("activator-2 ready", ready2, timeout=20)
+                    targets.ports.append(port2)
+                    state["serving"] = time.monotonic()
+                threading.Thread(target=serve, daemon=True).start()
+
+        if cold:  # a slow /scale write (1 s): the cold start outlasts the SIGTERM
+            api.fault(latency={"ms": 1000, "resource": "deployments", "verb": "patch"})
+        step("%d requests (%s) through activator-1, SIGTERM after %d, then a new activator" % (n, path, at))
+        row.add(asyncio.run(load(targets, path, n, spacing, during=during)))
+        api.fault(reset=True)
         rc = a1.wait(timeout=30)
         print("activator-1 exited %d (0: every in-flight request finished); activator-2 serving %.2f s after "
               "the SIGTERM" % (rc, state["serving"] - state["term"]))
@@ -310,7 +372,8 @@ def case_sigterm(p, row):
         check_no_loss(row)
         expect(rc == 0, "activator-1 did not drain cleanly (exit %d)" % rc)
         expect(in_flight, "no request was in flight at the SIGTERM")
-        row.converge_s = wait_converged(api, [p.admin_port, state["a2"][1]], "hello", 1, since=state["term"])
+        row.converge_s = wait_converged(api, [p.admin_port, state["a2"][1]], "hello", None if cold else 1,
+                                        since=state["term"])
     finally:
         for pr in procs:
             if pr.poll() is None:
@@ -340,7 +403,8 @@ def burst_round(p, api, row, n, faults_at, inject):
 
 def case_watches(p, row, rounds=3):
     api = Api(p)
-    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 2}})
+    # The idle window outlasts the injections (2 s): convergence is checked with hello up.
+    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 4}})
     before = api.counters()
     worst = 0.0
     for k in range(rounds):
@@ -357,7 +421,7 @@ def case_watches(p, row, rounds=3):
 
 def case_writes(p, row, seconds=3.0):
     api = Api(p)
-    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 2}})
+    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 4}})
     worst = 0.0
     failed = 0
     for code in (409, 500):
@@ -411,6 +475,8 @@ def case_kill(p, row):
 
 # --- operators ----------------------------------------------------------------------------
 FLEET = "fleet"
+# The activator's --cold-start-timeout (60 s) plus a margin: a request held longer is hung.
+COLD_START_BOUND = 70
 
 
 def start_operator(p, name, leader_elect):
@@ -486,21 +552,27 @@ def case_operator(p, row, n=1000):
     try:
         step("creating %d Functions in %s" % (n, FLEET))
         create_functions(api, 0, n)
-        o1, _ = start_operator(p, "operator-1", False)
-        procs.append(o1)
-        wait_until("operator-1 part way through the reconcile",
-                   lambda: fleet_state(api)[1] >= n // 4, timeout=60, interval=0.1)
-        o1.kill()
-        o1.wait()
-        killed_state = fleet_state(api)
-        step("operator-1 SIGKILLed with (functions, deployments, services, statuses) = %s" % (killed_state,))
-        expect(killed_state[3] < n, "operator-1 finished before it was killed")
-        t = time.monotonic()
-        o2, _ = start_operator(p, "operator-2", False)
-        procs.append(o2)
-        wait_until("every Function with a Deployment, a Service and a status",
-                   lambda: fleet_converged(api, n), timeout=120, interval=0.5)
-        row.converge_s = time.monotonic() - t
+        # Requests to the last Functions (reconciled after the restart) all along: the activator
+        # holds them until their Deployment exists and an instance is ready.
+        with BackgroundLoad(p.port, ["/fn/%s/fn-%04d/" % (FLEET, i) for i in range(n - 5, n)], 0.05,
+                            COLD_START_BOUND) as bg:
+            o1, _ = start_operator(p, "operator-1", False)
+            procs.append(o1)
+            wait_until("operator-1 part way through the reconcile",
+                       lambda: fleet_state(api)[1] >= n // 4, timeout=60, interval=0.1)
+            o1.kill()
+            o1.wait()
+            killed_state = fleet_state(api)
+            step("operator-1 SIGKILLed with (functions, deployments, services, statuses) = %s" % (killed_state,))
+            expect(killed_state[3] < n, "operator-1 finished before it was killed")
+            t = time.monotonic()
+            o2, _ = start_operator(p, "operator-2", False)
+            procs.append(o2)
+            wait_until("every Function with a Deployment, a Service and a status",
+                       lambda: fleet_converged(api, n), timeout=120, interval=0.5)
+            row.converge_s = time.monotonic() - t
+        row.add(bg.results)
+        check_no_loss(row)
         row.note = "(killed at %d/%d Deployments)" % (killed_state[1], n)
     finally:
         for pr in procs:
@@ -526,11 +598,16 @@ def case_failover(p, row, n=300):
         procs[leader][0].kill()
         t = time.monotonic()
         create_functions(api, n // 2, n)
-        wait_until("%s leads" % other, lambda: is_leader(procs[other][1]), timeout=30)
-        took_over = time.monotonic() - t
-        wait_until("every Function with a Deployment, a Service and a status",
-                   lambda: fleet_converged(api, n), timeout=120, interval=0.5)
-        row.converge_s = time.monotonic() - t
+        # Requests to Functions created after the kill: held until the new leader reconciles them.
+        with BackgroundLoad(p.port, ["/fn/%s/fn-%04d/" % (FLEET, i) for i in range(n - 5, n)], 0.05,
+                            COLD_START_BOUND) as bg:
+            wait_until("%s leads" % other, lambda: is_leader(procs[other][1]), timeout=30)
+            took_over = time.monotonic() - t
+            wait_until("every Function with a Deployment, a Service and a status",
+                       lambda: fleet_converged(api, n), timeout=120, interval=0.5)
+            row.converge_s = time.monotonic() - t
+        row.add(bg.results)
+        check_no_loss(row)
         row.note = "(%s leads %.1f s after the kill)" % (other, took_over)
     finally:
         for pr, _ in procs.values():
@@ -541,6 +618,7 @@ def case_failover(p, row, n=300):
 
 CASES = {
     "sigterm": (case_sigterm, None),
+    "sigterm-cold": (lambda p, row: case_sigterm(p, row, cold=True), None),
     "watches": (case_watches, None),
     "writes": (case_writes, None),
     "kill": (case_kill, None),
