@@ -15,10 +15,13 @@ is not a loss. Cases (each its own platform, in priority order):
             clients move to a new activator started beside it.
   sigterm-cold  the same while the activator holds a burst for a cold start (the API server
             delays the /scale write by 1 s): the held requests are answered during the drain.
+  sigterm-keepalive  the same with 20 keep-alive connections sending back to back: the draining
+            activator answers with Connection: close, clients reconnect to the new one.
   watches   the API server drops every watch and compacts its history, repeatedly, while a
             burst scales a function from zero.
-  writes    the API server fails the activator's writes with 409, then 500, for a few seconds
-            during a cold start: the /scale write is retried, every request is answered.
+  writes    the API server fails the activator's writes with 409, then 500, for 3 s during a
+            cold start (the /scale write is retried, every request is answered), then every
+            client's writes with 500 for 3 s from 30 ms into a cold start.
   kill      SIGKILL of one of two function instances under load: cut requests get an explicit
             502, later ones reach the other instance, the Deployment replaces the process.
   operator  an operator SIGKILLed while it reconciles 1,000 Functions, then restarted: every
@@ -176,6 +179,49 @@ async def load(targets, path, n, spacing, timeout=40, during=None):
     return results
 
 
+async def keepalive_client(targets, path, results, stop, timeout):
+    """Sequential requests on one persistent connection (reconnecting to the current targets
+    when the server answers Connection: close) until stop is set; appends to results."""
+    reader = writer = None
+    while not stop.is_set():
+        retries = 0
+        while writer is None:
+            port = targets.pick()
+            try:
+                if port is None:
+                    raise ConnectionRefusedError("no activator")
+                reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+            except (ConnectionRefusedError, asyncio.TimeoutError, OSError):
+                retries += 1
+                await asyncio.sleep(0.01)
+        t_sent = time.monotonic()
+        close = False
+        try:
+            writer.write(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            m = re.match(rb"HTTP/1\.1 (\d{3})", head)
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            body = await asyncio.wait_for(reader.readexactly(int(length.group(1)) if length else 0), timeout)
+            close = re.search(rb"(?i)\r\nconnection: *close", head) is not None
+            results.append((int(m.group(1)) if m else "no-response", body.decode(errors="replace"), t_sent,
+                            time.monotonic(), retries))
+        except asyncio.IncompleteReadError as e:
+            results.append(("no-response", "connection closed after %d bytes" % len(e.partial), t_sent,
+                            time.monotonic(), retries))
+            close = True
+        except asyncio.TimeoutError:
+            results.append(("hung", "no answer in %.0f s" % timeout, t_sent, time.monotonic(), retries))
+            close = True
+        except Exception as e:  # noqa: BLE001 - recorded
+            results.append(("error", repr(e), t_sent, time.monotonic(), retries))
+            close = True
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
 class BackgroundLoad:
     """A request every `spacing` s, round robin over `paths`, from its own thread and event loop,
     until the with-block ends; then every request is awaited. .results as load()'s."""
@@ -238,7 +284,7 @@ class Row:
 
 def print_table(rows):
     print()
-    fmt = "%-12s %6s %6s %-18s %5s %8s %8s %10s  %s"
+    fmt = "%-17s %6s %6s %-18s %5s %8s %8s %10s  %s"
     print(fmt % ("fault", "sent", "2xx", "explicit errors", "lost", "conn-rtr", "max-lat", "converged", "result"))
     for row in rows:
         ok, errors, lost, retries = row.counts()
@@ -319,6 +365,54 @@ def start_activator(p, name, warm=True):
             fn = debug_function(admin, "hello")
             return r.status == 200 and fn and (not warm or fn.get("readyInstances", 0) >= 1)
     return proc, port, admin, ready
+
+
+def case_sigterm_keepalive(p, row, clients=20):
+    """Persistent (keep-alive) connections, each sending 100 ms requests back to back, through
+    the SIGTERM of activator-1: a request on a connection the draining activator is closing
+    must still get its answer (or the connection closes before it is sent)."""
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 1, "max": 2, "idleWindowSeconds": 60}})
+    wait_converged(api, [p.admin_port], "hello", 1)
+    procs = []
+    try:
+        a1, port1, _, ready1 = start_activator(p, "activator-1")
+        procs.append(a1)
+        wait_until("activator-1 ready", ready1, timeout=20)
+        a2, port2, admin2, ready2 = start_activator(p, "activator-2")
+        procs.append(a2)
+        wait_until("activator-2 ready", ready2, timeout=20)
+        targets = Targets([port1])
+        stop = threading.Event()
+
+        async def run():
+            results = []
+            tasks = [asyncio.ensure_future(keepalive_client(targets, "/fn/default/hello/sleep?ms=100", results,
+                                                            stop, 40)) for _ in range(clients)]
+            await asyncio.sleep(1.0)
+            targets.ports = [port2]  # new connections go to activator-2...
+            t = time.monotonic()
+            a1.send_signal(signal.SIGTERM)  # ... and activator-1 drains its open ones
+            await asyncio.sleep(2.0)
+            stop.set()
+            await asyncio.gather(*tasks)
+            return results, t
+
+        step("%d keep-alive clients through activator-1; SIGTERM after 1 s; new connections to activator-2"
+             % clients)
+        results, t_term = asyncio.run(run())
+        row.add(results)
+        rc = a1.wait(timeout=30)
+        moved = sum(1 for r in results if r[2] > t_term + 0.5 and r[0] == 200)
+        print("activator-1 exited %d; %d requests, %d answered after the SIGTERM (+0.5 s)" % (rc, len(results), moved))
+        check_no_loss(row)
+        expect(rc == 0, "activator-1 did not drain cleanly (exit %d)" % rc)
+        row.converge_s = wait_converged(api, [p.admin_port, admin2], "hello", 1, since=t_term)
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+            pr.wait()
 
 
 def case_sigterm(p, row, cold=False):
@@ -424,21 +518,27 @@ def case_writes(p, row, seconds=3.0):
     apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 4}})
     worst = 0.0
     failed = 0
-    for code in (409, 500):
-        step("a burst of 100 at zero; the activator's writes fail with %d for %.0f s" % (code, seconds))
+    # The activator's writes (its /scale PATCH, its cold-start status) fail with 409, then 500;
+    # then, from 30 ms into the cold start (the /scale write done), every client's writes
+    # (the controllers', the node's, the operator's) fail with 500.
+    for code, agent, at in ((409, "kfaas-activator", 0), (500, "kfaas-activator", 0), (500, "", 0.03)):
+        who = agent or "every client"
+        step("a burst of 100 at zero; the writes of %s fail with %d for %.0f s" % (who, code, seconds))
         before = api.counters()["injectedFailures"]
 
-        def inject(code=code):
+        def inject(code=code, agent=agent):
             if inject.armed:
                 api.fault(reset=True)
                 return
-            api.fault(failWrites={"count": 100000, "code": code, "userAgent": "kfaas-activator",
+            api.fault(failWrites={"count": 100000, "code": code, "userAgent": agent,
                                   "message": "injected %d" % code})
             inject.armed = True
         inject.armed = False
-        marks = burst_round(p, api, row, 100, [0, seconds], inject)
-        failed += api.counters()["injectedFailures"] - before
-        expect(api.counters()["injectedFailures"] > before, "no write of the activator failed (%d)" % code)
+        marks = burst_round(p, api, row, 100, [at, at + seconds], inject)
+        n_failed = api.counters()["injectedFailures"] - before
+        failed += n_failed
+        print("%d writes failed" % n_failed)
+        expect(n_failed > 0, "no write of %s failed (%d)" % (who, code))
         worst = max(worst, wait_converged(api, [p.admin_port], "hello", since=marks[-1]))
         check_no_loss(row)
     row.note = "(%d writes failed)" % failed
@@ -619,6 +719,7 @@ def case_failover(p, row, n=300):
 CASES = {
     "sigterm": (case_sigterm, None),
     "sigterm-cold": (lambda p, row: case_sigterm(p, row, cold=True), None),
+    "sigterm-keepalive": (case_sigterm_keepalive, None),
     "watches": (case_watches, None),
     "writes": (case_writes, None),
     "kill": (case_kill, None),
