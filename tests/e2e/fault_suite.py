@@ -315,21 +315,29 @@ def debug_function(admin_port, name):
         return {x["name"]: x for x in json.load(f)}.get(name, {})
 
 
-def converged(api, admin_ports, ns, name, want_ready):
+def converged(api, admin_ports, ns, name, want_ready, state=None):
     """The Deployment has want_ready (or, None: >= 1) ready replicas and matches its spec, the
-    Function is Ready, and every activator forwards to exactly the ready instances."""
+    Function is Ready, and every activator forwards to exactly the ready instances. Records
+    what it saw in state["last"]."""
+    state = state if state is not None else {}
     dep = api.get("/apis/apps/v1/namespaces/%s/deployments/%s" % (ns, name))
     spec, ready = dep["spec"].get("replicas", 0), dep.get("status", {}).get("readyReplicas", 0)
+    fn = api.get("/apis/kfaas.dev/v1alpha1/namespaces/%s/functions/%s" % (ns, name))
+    seen = [debug_function(port, name).get("readyInstances") for port in admin_ports]
+    state["last"] = "deployment replicas %d ready %d; Function Ready=%s; activators' readyInstances %s" % (
+        spec, ready, condition(fn, "Ready"), seen)
     if spec != ready or (want_ready is None and ready < 1) or (want_ready is not None and ready != want_ready):
         return False
-    fn = api.get("/apis/kfaas.dev/v1alpha1/namespaces/%s/functions/%s" % (ns, name))
-    if condition(fn, "Ready") != "True":
-        return False
-    return all(debug_function(port, name).get("readyInstances") == ready for port in admin_ports)
+    return condition(fn, "Ready") == "True" and all(x == ready for x in seen)
 
 
 def wait_converged(api, admin_ports, name, want_ready=None, since=None, timeout=60, ns="default"):
-    wait_until("%s converged" % name, lambda: converged(api, admin_ports, ns, name, want_ready), timeout=timeout)
+    state = {}
+    try:
+        wait_until("%s converged" % name, lambda: converged(api, admin_ports, ns, name, want_ready, state),
+                   timeout=timeout)
+    except AssertionError as e:
+        raise AssertionError("%s; last seen: %s" % (str(e).splitlines()[0], state.get("last")))
     return time.monotonic() - since if since is not None else None
 
 
@@ -507,6 +515,8 @@ def case_watches(p, row, rounds=3):
                             lambda: api.fault(dropWatches=True, compact=True))
         worst = max(worst, wait_converged(api, [p.admin_port], "hello", since=marks[-1]))
         check_no_loss(row)
+        lat = sorted(r[3] - r[2] for r in row.results[-200:])
+        print("round %d: latency p50 %.2f s, max %.2f s" % (k, lat[len(lat) // 2], lat[-1]), flush=True)
     after = api.counters()
     row.note = "(%d watches dropped)" % (after["watchesDropped"] - before["watchesDropped"])
     expect(after["watchesDropped"] > before["watchesDropped"], "no watch was dropped")
@@ -745,7 +755,8 @@ def main():
         row = Row(name)
         rows.append(row)
         step("case %s" % name)
-        p = LocalUp(SOURCE, BUILD, extra_env={"KFAAS_OPERATOR_FLAGS": operator_flags} if operator_flags else None)
+        p = LocalUp(SOURCE, BUILD, extra_env={"KFAAS_OPERATOR_FLAGS": operator_flags} if operator_flags else None,
+                    echo=os.environ.get("FAULT_SUITE_VERBOSE") == "1")
         try:
             with p:
                 fn(p, row)
