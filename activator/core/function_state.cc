@@ -88,6 +88,24 @@ void FunctionState::ClearSpec() {
   Run(a);
 }
 
+size_t FunctionState::CancelWaitersForShutdown() {
+  Actions a;
+  size_t n = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    n = waiters_.size();
+    for (auto& w : waiters_) {
+      w->state = Waiter::State::kShuttingDown;
+      a.wakes.push_back(w->wake);
+    }
+    deps_->global->buffered.fetch_sub(static_cast<int64_t>(n));
+    queued_.store(0);
+    waiters_.clear();
+  }
+  Run(a);
+  return n;
+}
+
 bool FunctionState::HasSpec() const {
   std::lock_guard<std::mutex> l(mu_);
   return has_spec_;
@@ -347,6 +365,8 @@ WaitResult FunctionState::FinishWait(const std::shared_ptr<Waiter>& w, SteadyTim
     case Waiter::State::kGone:
     case Waiter::State::kCancelled:
       return WaitResult::kGone;
+    case Waiter::State::kShuttingDown:
+      return WaitResult::kShuttingDown;
     case Waiter::State::kWaiting:
       waiters_.erase(w->pos);
       queued_.fetch_sub(1);

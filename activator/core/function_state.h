@@ -88,7 +88,7 @@ class Instance {
 
 // A request waiting for an instance slot (queued behind full instances or a cold start).
 struct Waiter {
-  enum class State { kWaiting, kGranted, kThrottled, kGone, kCancelled };
+  enum class State { kWaiting, kGranted, kThrottled, kGone, kCancelled, kShuttingDown };
   SteadyTime arrival;
   bool cold = false;           // queued while the function had no ready instance
   std::function<void()> wake;  // called once when resolved; any thread, no lock held
@@ -106,7 +106,7 @@ struct Lease {
 };
 
 enum class AdmitResult { kGranted, kMustWait, kQueued, kThrottled, kBufferFull };
-enum class WaitResult { kGranted, kThrottled, kTimedOut, kGone };
+enum class WaitResult { kGranted, kThrottled, kTimedOut, kGone, kShuttingDown };
 
 struct FunctionStats {
   std::string ns, name;
@@ -130,6 +130,9 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   // --- control plane ---
   void SetSpec(const FunctionSpec& spec);
   void ClearSpec();  // the Function was deleted: waiting requests are cancelled
+  // The activator is stopping: every waiting request is woken with kShuttingDown so that it
+  // is answered (503) instead of dropped. Returns how many were waiting.
+  size_t CancelWaitersForShutdown();
   bool HasSpec() const;
   FunctionSpec spec() const;
   // The endpoints one slice publishes for this function (replaces that slice's previous set).

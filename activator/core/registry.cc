@@ -120,6 +120,17 @@ std::shared_ptr<FunctionState> Registry::Find(const std::string& ns,
   return it == functions_.end() ? nullptr : it->second;
 }
 
+size_t Registry::CancelWaitersForShutdown() {
+  std::vector<std::shared_ptr<FunctionState>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [key, fs] : functions_) all.push_back(fs);
+  }
+  size_t n = 0;
+  for (const auto& fs : all) n += fs->CancelWaitersForShutdown();  // no registry lock held
+  return n;
+}
+
 void Registry::Tick() {
   std::vector<std::shared_ptr<FunctionState>> all;
   {

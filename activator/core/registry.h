@@ -38,6 +38,9 @@ class Registry : public UpdateSink {
   std::shared_ptr<FunctionState> Find(const std::string& ns, const std::string& name) const;
   // Scale-to-zero decisions and activation retries for every function, at clock->Now().
   void Tick();
+  // Shutdown: wakes every request waiting in any function (see
+  // FunctionState::CancelWaitersForShutdown). Returns how many there were.
+  size_t CancelWaitersForShutdown();
   // Totals per function (sorted by namespace/name).
   std::vector<FunctionStats> Stats() const;
   const CoreDeps& deps() const { return deps_; }

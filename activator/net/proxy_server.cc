@@ -116,6 +116,21 @@ bool ProxyServer::Drain(Duration bound) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   bool clean = shared_->active_requests.load() == 0;
+  if (!clean) {
+    // Requests still held (a cold start or a full function outlasting the drain bound) get an
+    // explicit 503 rather than a dropped connection: wake them, then give their sessions a
+    // moment to write the answer before the io threads stop.
+    size_t held = shared_->registry->CancelWaitersForShutdown();
+    if (held > 0) {
+      KFAAS_LOG(WARNING) << "drain bound reached: answering " << held
+                         << " held request(s) with 503";
+      auto answer_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (shared_->active_requests.load() > 0 &&
+             std::chrono::steady_clock::now() < answer_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  }
   if (clean) {
     KFAAS_LOG(INFO) << "drained: every in-flight request finished";
   } else {

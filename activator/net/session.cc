@@ -326,6 +326,12 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
         co_return co_await respond(503,
                                    "function " + fn_key + " was deleted while the request waited",
                                    "FunctionDeleted", 1);
+      case WaitResult::kShuttingDown:
+        co_return co_await respond(503,
+                                   "the activator is shutting down and its drain time ended "
+                                   "before " +
+                                       fn_key + " could serve this request; retry",
+                                   "ShuttingDown", 1);
       case WaitResult::kTimedOut:
         break;
     }

@@ -357,6 +357,22 @@ TEST_F(FunctionStateTest, DeletedFunctionReleasesWaiters) {
   EXPECT_EQ(global_.buffered.load(), 0);
 }
 
+TEST_F(FunctionStateTest, ShutdownAnswersEveryWaiterAndKeepsTheSpec) {
+  SetSpec();
+  auto w1 = NewWaiter();
+  auto w2 = NewWaiter();
+  ASSERT_EQ(fs_->Enqueue(w1), AdmitResult::kQueued);
+  ASSERT_EQ(fs_->Enqueue(w2), AdmitResult::kQueued);
+  EXPECT_EQ(fs_->CancelWaitersForShutdown(), 2u);
+  EXPECT_EQ(wakes_.load(), 2);
+  Lease l;
+  EXPECT_EQ(fs_->FinishWait(w1, clock_.Now(), &l), WaitResult::kShuttingDown);
+  EXPECT_EQ(fs_->FinishWait(w2, clock_.Now(), &l), WaitResult::kShuttingDown);
+  EXPECT_EQ(global_.buffered.load(), 0);
+  EXPECT_EQ(fs_->Stats().queued, 0);
+  EXPECT_TRUE(fs_->HasSpec());
+}
+
 // Regression (8c0a6bf): the per-thread UpstreamPool keys idle keep-alive connections by instance
 // id across all functions, so two functions' first instances must not share an id (function B's
 // requests went over function A's connections).

@@ -430,9 +430,8 @@ def case_sigterm_keepalive(p, row, clients=20):
 def case_sigterm_bound(p, row, n=20):
     """SIGTERM while requests are held for a cold start that outlasts --drain-timeout (1 s; the
     API server delays the /scale write by 3 s): when the bound is reached the held requests must
-    still get an answer (an explicit 503), not a closed connection.
-    KNOWN BUG (reported, not fixed): ProxyServer::Drain stops the io threads at the bound and
-    the held requests' connections close without a response (lost)."""
+    still get an answer (an explicit 503), not a closed connection. (Found by this case: Drain
+    used to stop the io threads at the bound with the held connections unanswered.)"""
     api = Api(p)
     apply_hello(p, {"scale": {"min": 0, "max": 2, "idleWindowSeconds": 60}})
     wait_zero(p, api)
