@@ -295,6 +295,9 @@ int Run(const AppOptions& o) {
   tick_cv.notify_all();
   ticker.join();
   if (grpc_server) grpc_server->Stop();
+  // The worker's queued API writes call back into the registry and read the informers: finish
+  // them while both exist (the worker is declared first, so it would be destroyed last).
+  worker.Shutdown();
   source->Stop();
   admin.Stop();
   return clean ? 0 : 1;

@@ -22,18 +22,21 @@ AsyncWorker::AsyncWorker() {
   });
 }
 
-AsyncWorker::~AsyncWorker() {
+AsyncWorker::~AsyncWorker() { Shutdown(); }
+
+void AsyncWorker::Shutdown() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void AsyncWorker::Post(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
     q_.push_back(std::move(fn));
   }
   cv_.notify_one();

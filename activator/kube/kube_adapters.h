@@ -25,8 +25,11 @@ namespace kfaas::activator {
 class AsyncWorker {
  public:
   AsyncWorker();
-  ~AsyncWorker();  // finishes queued work, then joins
-  void Post(std::function<void()> fn);
+  ~AsyncWorker();  // Shutdown()
+  // Finishes the queued work, then joins. Call it while everything the queued work touches (the
+  // registry its callbacks report to, the informers) is still alive. Idempotent.
+  void Shutdown();
+  void Post(std::function<void()> fn);  // dropped after Shutdown()
 
  private:
   std::mutex mu_;
