@@ -18,6 +18,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::BlackHole;
 using testing::FakeFunctionInfo;
 using testing::FakePeers;
 using testing::FakeStatsSource;
@@ -73,28 +74,6 @@ std::string ClosedAddress() {
   close(fd);
   return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
 }
-
-// A port that accepts connections into its backlog and never answers (a hung peer).
-class BlackHole {
- public:
-  BlackHole() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(fd_, 16);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  }
-  ~BlackHole() { close(fd_); }
-  const std::string& address() const { return address_; }
-
- private:
-  int fd_;
-  std::string address_;
-};
 
 TEST(AutoscalerExternalScalerTest, GetMetricSpecNamesTheMetricAndTarget) {
   Activator act("a");

@@ -1,6 +1,10 @@
 // Fakes of the autoscaler's narrow interfaces, for unit and integration tests.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <map>
 #include <mutex>
 #include <string>
@@ -80,6 +84,30 @@ class FakePeers : public PeerSource {
  private:
   std::mutex mu_;
   std::vector<std::string> peers_;
+};
+
+// A loopback port that accepts connections into its backlog and never answers (a hung peer).
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    listen(fd_, 16);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  }
+  ~BlackHole() { close(fd_); }
+  BlackHole(const BlackHole&) = delete;
+  BlackHole& operator=(const BlackHole&) = delete;
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_;
+  std::string address_;
 };
 
 }  // namespace kfaas::autoscaler::testing

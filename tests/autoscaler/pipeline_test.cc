@@ -20,6 +20,7 @@ namespace {
 using kfaas::testing::WaitFor;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::BlackHole;
 
 class FakeActivator {
  public:
@@ -72,28 +73,6 @@ class RecordingSink : public StatsSink {
   std::mutex mu_;
   std::map<std::string, int64_t> last_;
   std::map<std::string, int> reports_, disconnects_;
-};
-
-// Accepts connections and never answers.
-class BlackHole {
- public:
-  BlackHole() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(fd_, 16);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  }
-  ~BlackHole() { close(fd_); }
-  const std::string& address() const { return address_; }
-
- private:
-  int fd_;
-  std::string address_;
 };
 
 TEST(AutoscalerPipelineTest, CollectorStreamsAndReconnects) {

@@ -25,25 +25,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from localup import LocalUp, alive, missing_binaries, wait_until  # noqa: E402
+from localup import (BUILD, SOURCE, alive, cold_starts_total, expect, LocalUp, missing_binaries, step, wait_until)  # noqa: E402
 
-SOURCE = os.environ.get("KFAAS_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("KFAAS_BINARY_DIR") or os.path.join(SOURCE, "build")
-T0 = time.monotonic()
-
-
-def step(msg):
-    print("--- %s (%.1f s)" % (msg, time.monotonic() - T0), flush=True)
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def cold_starts_total(p, name):
-    m = re.search(r'^kfaas_cold_starts_total\{[^}]*function="%s"[^}]*\} (\S+)$' % re.escape(name), p.metrics(), re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 def debug_function(p, name):

@@ -57,20 +57,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from localup import LocalUp, alive, free_ports, missing_binaries, wait_until  # noqa: E402
+from localup import (BUILD, SOURCE, alive, expect, free_ports, LocalUp, missing_binaries, step, wait_until)  # noqa: E402
 
-SOURCE = os.environ.get("KFAAS_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("KFAAS_BINARY_DIR") or os.path.join(SOURCE, "build")
-T0 = time.monotonic()
-
-
-def step(msg):
-    print("--- %s (%.1f s)" % (msg, time.monotonic() - T0), flush=True)
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 # --- the API server, directly (admin token) -----------------------------------------------

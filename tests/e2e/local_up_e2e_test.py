@@ -25,25 +25,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from localup import LocalUp, alive, descendants, missing_binaries, wait_until  # noqa: E402
+from localup import (BUILD, SOURCE, alive, cold_starts_total, descendants, expect, LocalUp, missing_binaries, step, wait_until)  # noqa: E402
 
-SOURCE = os.environ.get("KFAAS_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("KFAAS_BINARY_DIR") or os.path.join(SOURCE, "build")
 IDLE_WINDOW = 3  # seconds, patched into the Function for steps 2 and 3
-
-
-def step(msg):
-    print("--- %s (%.1f s)" % (msg, time.monotonic() - T0), flush=True)
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def cold_starts_total(p, name):
-    m = re.search(r'^kfaas_cold_starts_total\{[^}]*function="%s"[^}]*\} (\S+)$' % re.escape(name), p.metrics(), re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 def first_request(p, path):
@@ -215,6 +199,5 @@ def main():
     return 0
 
 
-T0 = time.monotonic()
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,6 +9,7 @@ SIGINT like a terminal's Ctrl-C (to its whole process group), then SIGKILL if it
 temporary home is removed.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,28 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+# The checkout and build directory the tests run against (ctest sets both).
+SOURCE = os.environ.get("KFAAS_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("KFAAS_BINARY_DIR") or os.path.join(SOURCE, "build")
+T0 = time.monotonic()
+
+
+def step(msg):
+    """A progress line with the seconds since the test started."""
+    print("--- %s (%.1f s)" % (msg, time.monotonic() - T0), flush=True)
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def cold_starts_total(p, name):
+    """kfaas_cold_starts_total of one function on the activator's /metrics (0 before the first)."""
+    m = re.search(r'^kfaas_cold_starts_total\{[^}]*function="%s"[^}]*\} (\S+)$' % re.escape(name), p.metrics(), re.M)
+    return float(m.group(1)) if m else 0.0
+
 
 BINARIES = ("local/kfaas-local", "operator/kfaas-operator", "activator/kfaas-activator",
             "examples/hello/hello-function")
