@@ -9,15 +9,14 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "common/base/file.h"
 #include "common/base/time_format.h"
 
 extern char** environ;
@@ -47,15 +46,13 @@ class FileSource final : public TokenSource {
     std::lock_guard<std::mutex> l(mu_);
     SteadyTime now = clock_.Now();
     if (loaded_ && now - read_at_ < refresh_) return token_;
-    std::ifstream in(path_);
-    if (!in) {
+    auto text = ReadSmallFile(path_);
+    if (!text.ok()) {
       if (loaded_) return token_;  // keep the last good token; the file may be mid-rotation
-      return absl::UnauthenticatedError("reading token file: open " + path_ + ": " +
-                                        std::strerror(errno ? errno : ENOENT));
+      return absl::UnauthenticatedError("reading token file: " +
+                                        std::string(text.status().message()));
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    token_ = std::string(absl::StripAsciiWhitespace(ss.str()));
+    token_ = std::string(absl::StripAsciiWhitespace(*text));
     loaded_ = true;
     read_at_ = now;
     return token_;
@@ -65,10 +62,9 @@ class FileSource final : public TokenSource {
     std::lock_guard<std::mutex> l(mu_);
     if (token != token_) return true;  // already re-read since
     // Re-read on the next call; a retry helps only if the file changed.
-    std::ifstream in(path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string fresh(absl::StripAsciiWhitespace(ss.str()));
+    auto text = ReadSmallFile(path_);
+    if (!text.ok()) return false;
+    std::string fresh(absl::StripAsciiWhitespace(*text));
     if (fresh.empty() || fresh == token_) return false;
     token_ = fresh;
     read_at_ = clock_.Now();

@@ -10,28 +10,18 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/base/file.h"
 #include "common/base/log.h"
 
 namespace kfaas::kube {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    return absl::NotFoundError("open " + path + ": " + std::strerror(err ? err : ENOENT));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError("read " + path + ": " + std::strerror(errno));
-  return ss.str();
-}
+absl::StatusOr<std::string> ReadFile(const std::string& path) { return ReadSmallFile(path); }
 
 bool FileExists(const std::string& path) {
   std::ifstream in(path);

@@ -120,5 +120,29 @@ TEST(MalformedKubeconfig, BadBase64InDataFields) {
                     });
 }
 
+// A referenced file that is not a certificate or token at all: /dev/zero would be read without
+// end, a huge file would be read whole. Both stop at the size bound with the field named.
+TEST(MalformedKubeconfig, ReferencedFilesAreBounded) {
+  TempDir dir;
+  std::string big = dir.Write("big.pem", std::string(5 << 20, 'A'));
+  std::string users = "users: [{name: u, user: {token: t}}]\n";
+  ExpectErrors(dir, {
+                        {"certificate-authority /dev/zero",
+                         "current-context: x\nclusters: [{name: c, cluster: {server: "
+                         "\"https://h:1\", certificate-authority: /dev/zero}}]\n" +
+                             kContext + users,
+                         "larger than 4096 KiB"},
+                        {"certificate-authority 5 MiB",
+                         "current-context: x\nclusters: [{name: c, cluster: {server: "
+                         "\"https://h:1\", certificate-authority: " +
+                             big + "}}]\n" + kContext + users,
+                         "certificate-authority"},
+                        {"tokenFile /dev/zero",
+                         "current-context: x\n" + kCluster + kContext +
+                             "users: [{name: u, user: {tokenFile: /dev/zero}}]\n",
+                         "larger than 4096 KiB"},
+                    });
+}
+
 }  // namespace
 }  // namespace kfaas::kube
