@@ -979,6 +979,21 @@ void HttpServer::Impl::Stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Handlers still queued or pending own shared_ptrs to this Impl, which owns the io_context: a
+  // cycle that kept the whole server alive after Stop() (found by LeakSanitizer). The
+  // acceptors' close posted above may not even have run when there was no session to wait for.
+  // With the threads gone, close what is left here and run the context dry.
+  ioc_.restart();
+  beast::error_code ec;
+  if (secure_acc_) secure_acc_->close(ec);
+  if (insecure_acc_) insecure_acc_->close(ec);
+  closers.clear();
+  {
+    std::lock_guard lock(sessions_mu_);
+    for (auto& [p, c] : sessions_) closers.push_back(c);
+  }
+  for (auto& c : closers) c();
+  ioc_.run_for(std::chrono::seconds(2));
 }
 
 void HttpServer::Impl::Accept(tcp::acceptor& acc, bool secure) {
