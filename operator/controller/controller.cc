@@ -24,6 +24,65 @@ std::vector<std::string> HostsIndex(const Json& fn) {
   return out;
 }
 
+namespace {
+
+// Counts the operator's API requests by verb and resource
+// (kfaas_operator_api_requests_total), so the requests per Function are visible.
+class CountingClient : public kube::Client {
+ public:
+  CountingClient(std::shared_ptr<kube::Client> inner, metrics::Family<metrics::Counter>& family)
+      : inner_(std::move(inner)), family_(family) {}
+
+  absl::StatusOr<Json> Get(const kube::Resource& r, std::string_view ns, std::string_view name,
+                           std::string_view sub) override {
+    Count("get", r, sub);
+    return inner_->Get(r, ns, name, sub);
+  }
+  absl::StatusOr<Json> List(const kube::Resource& r, std::string_view ns,
+                            const kube::ListOptions& opts) override {
+    Count("list", r, "");
+    return inner_->List(r, ns, opts);
+  }
+  absl::StatusOr<Json> Create(const kube::Resource& r, std::string_view ns, const Json& obj,
+                              const kube::WriteOptions& opts) override {
+    Count("create", r, "");
+    return inner_->Create(r, ns, obj, opts);
+  }
+  absl::StatusOr<Json> Update(const kube::Resource& r, std::string_view ns, const Json& obj,
+                              std::string_view sub, const kube::WriteOptions& opts) override {
+    Count("update", r, sub);
+    return inner_->Update(r, ns, obj, sub, opts);
+  }
+  absl::StatusOr<Json> Patch(const kube::Resource& r, std::string_view ns, std::string_view name,
+                             kube::PatchType type, const Json& patch, std::string_view sub,
+                             const kube::PatchOptions& opts) override {
+    Count("patch", r, sub);
+    return inner_->Patch(r, ns, name, type, patch, sub, opts);
+  }
+  absl::StatusOr<Json> Delete(const kube::Resource& r, std::string_view ns, std::string_view name,
+                              const kube::DeleteOptions& opts) override {
+    Count("delete", r, "");
+    return inner_->Delete(r, ns, name, opts);
+  }
+  absl::StatusOr<std::unique_ptr<kube::WatchStream>> Watch(
+      const kube::Resource& r, std::string_view ns, const kube::WatchOptions& opts) override {
+    Count("watch", r, "");
+    return inner_->Watch(r, ns, opts);
+  }
+
+ private:
+  void Count(const char* verb, const kube::Resource& r, std::string_view sub) {
+    std::string resource = r.resource;
+    if (!sub.empty()) resource += "/" + std::string(sub);
+    family_.WithLabels({verb, resource}).Inc();
+  }
+
+  std::shared_ptr<kube::Client> inner_;
+  metrics::Family<metrics::Counter>& family_;
+};
+
+}  // namespace
+
 class Controller::InformerCache : public Cache {
  public:
   InformerCache(kube::Informer& fns, kube::Informer& deps, kube::Informer& svcs)
@@ -49,7 +108,12 @@ class Controller::InformerCache : public Cache {
 
 Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
                        metrics::Registry& registry, Clock& clock, ControllerOptions opts)
-    : client_(std::move(client)), clock_(clock), opts_(std::move(opts)) {
+    : clock_(clock), opts_(std::move(opts)) {
+  client_ = std::make_shared<CountingClient>(
+      std::move(client),
+      registry.AddCounter("kfaas_operator_api_requests_total",
+                          "API requests by the operator's controller, by verb and resource.",
+                          {"verb", "resource"}));
   kube::InformerOptions fopts{
       .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
   kube::InformerOptions copts{

@@ -12,6 +12,8 @@
 //   kfaas_operator_reconcile_duration_seconds    histogram
 //   kfaas_operator_workqueue_depth               keys waiting
 //   kfaas_operator_functions                     Functions in the cache
+//   kfaas_operator_api_requests_total{verb,resource}  API requests (get, list, watch, create,
+//                                                 update, patch, delete; resource[/subresource])
 #pragma once
 
 #include <atomic>
