@@ -81,23 +81,31 @@ class CountingClient : public kube::Client {
   metrics::Family<metrics::Counter>& family_;
 };
 
+ObjectPtr Expand(ObjectPtr obj) {
+  if (!obj || !IsPacked(*obj)) return obj;
+  return std::make_shared<const Json>(Unpack(*obj));
+}
+
 }  // namespace
 
 class Controller::InformerCache : public Cache {
  public:
   InformerCache(kube::Informer& fns, kube::Informer& deps, kube::Informer& svcs)
       : fns_(fns), deps_(deps), svcs_(svcs) {}
+  // The informers hold packed objects (slim.h); the reconciler reads them unpacked.
   ObjectPtr GetFunction(const std::string& ns, const std::string& name) override {
-    return fns_.Get(ns, name);
+    return Expand(fns_.Get(ns, name));
   }
   ObjectPtr GetDeployment(const std::string& ns, const std::string& name) override {
-    return deps_.Get(ns, name);
+    return Expand(deps_.Get(ns, name));
   }
   ObjectPtr GetService(const std::string& ns, const std::string& name) override {
-    return svcs_.Get(ns, name);
+    return Expand(svcs_.Get(ns, name));
   }
   std::vector<ObjectPtr> FunctionsListingHost(const std::string& host) override {
-    return fns_.ByIndex(kIndexHosts, host);
+    std::vector<ObjectPtr> out = fns_.ByIndex(kIndexHosts, host);
+    for (auto& o : out) o = Expand(std::move(o));
+    return out;
   }
 
  private:
@@ -118,13 +126,13 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
       .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
   kube::InformerOptions copts{
       .ns = opts_.watch_namespace, .label_selector = kLabelFunction, .clock = &clock_};
-  // The caches hold slim objects (operator/controller/slim.h).
+  // The caches hold slim objects, packed (operator/controller/slim.h).
   functions_ =
-      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimFunction), kFunctions, fopts);
-  deployments_ = std::make_unique<kube::Informer>(SlimmingClient(client_, SlimDeployment),
+      std::make_unique<kube::Informer>(SlimmingClient(client_, CacheFunction), kFunctions, fopts);
+  deployments_ = std::make_unique<kube::Informer>(SlimmingClient(client_, CacheDeployment),
                                                   kDeployments, copts);
   services_ =
-      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimService), kServices, copts);
+      std::make_unique<kube::Informer>(SlimmingClient(client_, CacheService), kServices, copts);
   cache_ = std::make_unique<InformerCache>(*functions_, *deployments_, *services_);
   reconciler_ = std::make_unique<Reconciler>(*client_, *cache_, events, clock_, opts_.reconciler);
   queue_ = std::make_unique<kube::WorkQueue>(clock_, kube::DefaultControllerRateLimiter(clock_));
@@ -150,10 +158,10 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
       .on_add = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
       .on_update =
           [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
-            EnqueueOwner(new_obj);
-            if (ControllerFunctionKey(*old_obj) != ControllerFunctionKey(*new_obj)) {
-              EnqueueOwner(old_obj);
-            }
+            std::string old_key = ControllerFunctionKey(Unpack(*old_obj));
+            std::string new_key = ControllerFunctionKey(Unpack(*new_obj));
+            if (!new_key.empty()) Enqueue(new_key);
+            if (!old_key.empty() && old_key != new_key) Enqueue(old_key);
           },
       // A child deleted by hand is recreated.
       .on_delete = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
@@ -277,7 +285,7 @@ void Controller::EnqueueHostSharers(const kube::ObjectPtr& obj) {
 }
 
 void Controller::EnqueueOwner(const kube::ObjectPtr& obj) {
-  std::string key = ControllerFunctionKey(*obj);
+  std::string key = ControllerFunctionKey(Unpack(*obj));
   if (!key.empty()) Enqueue(key);
 }
 
