@@ -152,14 +152,21 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
               EnqueueHostSharers(new_obj);
             }
           },
-      .on_delete = [this](const kube::ObjectPtr& o) { EnqueueHostSharers(o); },
+      .on_delete =
+          [this](const kube::ObjectPtr& o) {
+            {
+              std::lock_guard<std::mutex> l(converged_mu_);
+              converged_.erase(kube::ObjectKey(*o));
+            }
+            EnqueueHostSharers(o);
+          },
   });
   kube::EventHandlers owned{
       .on_add = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
       .on_update =
           [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
-            std::string old_key = ControllerFunctionKey(Unpack(*old_obj));
-            std::string new_key = ControllerFunctionKey(Unpack(*new_obj));
+            std::string old_key = PackedControllerKey(*old_obj);
+            std::string new_key = PackedControllerKey(*new_obj);
             if (!new_key.empty()) Enqueue(new_key);
             if (!old_key.empty() && old_key != new_key) Enqueue(old_key);
           },
@@ -177,6 +184,13 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
            .AddHistogram("kfaas_operator_reconcile_duration_seconds",
                          "Time to reconcile one Function (reads from the cache, API writes).", {},
                          metrics::ExponentialBuckets(0.0005, 2, 16))
+           .WithLabels({});
+  reconcile_skipped_ =
+      &registry
+           .AddCounter("kfaas_operator_reconcile_skipped_total",
+                       "Reconciles (counted as success) skipped because the Function and its "
+                       "children were at the resourceVersions their last converged reconcile "
+                       "left.")
            .WithLabels({});
   registry.AddCallback("kfaas_operator_workqueue_depth", "Function keys waiting to be reconciled.",
                        metrics::Type::kGauge, {}, [this] {
@@ -285,15 +299,30 @@ void Controller::EnqueueHostSharers(const kube::ObjectPtr& obj) {
 }
 
 void Controller::EnqueueOwner(const kube::ObjectPtr& obj) {
-  std::string key = ControllerFunctionKey(Unpack(*obj));
+  std::string key = PackedControllerKey(*obj);
   if (!key.empty()) Enqueue(key);
 }
 
 void Controller::Worker() {
   std::string key;
   while (queue_->Get(&key)) {
+    if (Unchanged(key)) {
+      reconcile_skipped_->Inc();
+      reconcile_total_->WithLabels({"success"}).Inc();
+      queue_->Forget(key);
+      queue_->Done(key);
+      continue;
+    }
     SteadyTime start = clock_.Now();
     Result r = reconciler_->Reconcile(key);
+    {
+      std::lock_guard<std::mutex> l(converged_mu_);
+      if (r.converged) {
+        converged_[key] = std::move(*r.converged);
+      } else {
+        converged_.erase(key);
+      }
+    }
     reconcile_duration_->Observe(std::chrono::duration<double>(clock_.Now() - start).count());
     reconcile_total_->WithLabels({std::string(ResultName(r.kind))}).Inc();
     switch (r.kind) {
@@ -312,6 +341,29 @@ void Controller::Worker() {
     }
     queue_->Done(key);
   }
+}
+
+bool Controller::Unchanged(const std::string& key) {
+  Result::Versions want;
+  {
+    std::lock_guard<std::mutex> l(converged_mu_);
+    auto it = converged_.find(key);
+    if (it == converged_.end()) return false;
+    want = it->second;
+  }
+  std::string ns, name;
+  if (!SplitKey(key, &ns, &name)) return false;
+  // Packed cache objects keep metadata.resourceVersion in the clear (slim.h).
+  auto rv = [](const kube::ObjectPtr& o) -> std::string {
+    if (!o) return "";
+    auto md = o->find("metadata");
+    if (md == o->end() || !md->is_object()) return "";
+    return md->value("resourceVersion", "");
+  };
+  std::string fn_rv = rv(functions_->Get(ns, name));
+  return !fn_rv.empty() && fn_rv == want.function &&
+         rv(deployments_->Get(ns, name)) == want.deployment &&
+         rv(services_->Get(ns, name)) == want.service;
 }
 
 }  // namespace kfaas::op

@@ -9,6 +9,9 @@
 //
 // Metrics (registered in the given registry):
 //   kfaas_operator_reconcile_total{result}       success | error | requeue
+//   kfaas_operator_reconcile_skipped_total       of the successes: keys whose Function and
+//                                                children were unchanged since their last
+//                                                converged reconcile (nothing recomputed)
 //   kfaas_operator_reconcile_duration_seconds    histogram
 //   kfaas_operator_workqueue_depth               keys waiting
 //   kfaas_operator_functions                     Functions in the cache
@@ -21,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/base/clock.h"
@@ -69,6 +73,9 @@ class Controller {
   void EnqueueHostSharers(const kube::ObjectPtr& obj);
   void EnqueueOwner(const kube::ObjectPtr& obj);
   void Worker();
+  // The key's Function and children are at the versions its last reconcile left them
+  // (Result::converged): reconciling again would do nothing.
+  bool Unchanged(const std::string& key);
 
   std::shared_ptr<kube::Client> client_;
   Clock& clock_;
@@ -82,6 +89,10 @@ class Controller {
 
   metrics::Family<metrics::Counter>* reconcile_total_;
   metrics::Histogram* reconcile_duration_;
+  metrics::Counter* reconcile_skipped_;
+
+  std::mutex converged_mu_;
+  std::unordered_map<std::string, Result::Versions> converged_;
 
   std::mutex mu_;
   std::vector<std::thread> workers_;

@@ -2,6 +2,8 @@
 
 #include <initializer_list>
 
+#include "operator/resources/resources.h"
+
 namespace kfaas::op {
 namespace {
 
@@ -96,6 +98,7 @@ Json SlimFunction(Json obj) {
 
 namespace {
 constexpr char kPacked[] = "kfaas.dev/packed";
+constexpr char kPackedController[] = "kfaas.dev/controller";
 }  // namespace
 
 bool IsPacked(const Json& obj) {
@@ -129,9 +132,24 @@ Json Unpack(const Json& obj) {
   return Json::from_cbor(obj.find(kPacked)->get_binary());
 }
 
+std::string PackedControllerKey(const Json& obj) {
+  if (!IsPacked(obj)) return ControllerFunctionKey(obj);
+  auto it = obj.find(kPackedController);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+namespace {
+Json PackChild(Json slim) {
+  std::string key = ControllerFunctionKey(slim);
+  Json out = Pack(std::move(slim));
+  if (!key.empty()) out[kPackedController] = std::move(key);
+  return out;
+}
+}  // namespace
+
 Json CacheFunction(Json obj) { return Pack(SlimFunction(std::move(obj))); }
-Json CacheDeployment(Json obj) { return Pack(SlimDeployment(std::move(obj))); }
-Json CacheService(Json obj) { return Pack(SlimService(std::move(obj))); }
+Json CacheDeployment(Json obj) { return PackChild(SlimDeployment(std::move(obj))); }
+Json CacheService(Json obj) { return PackChild(SlimService(std::move(obj))); }
 
 namespace {
 

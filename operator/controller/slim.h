@@ -39,10 +39,13 @@ Json Pack(Json obj);
 Json Unpack(const Json& obj);
 bool IsPacked(const Json& obj);
 
-// What the operator's informers store: Pack(SlimX(obj)).
+// What the operator's informers store: Pack(SlimX(obj)); children also keep
+// "kfaas.dev/controller": ControllerFunctionKey (the event handlers' only read).
 Json CacheFunction(Json obj);
 Json CacheDeployment(Json obj);
 Json CacheService(Json obj);
+// ControllerFunctionKey of a cached child, packed or not, without unpacking it.
+std::string PackedControllerKey(const Json& obj);
 
 // A kube::Client whose List and Watch results pass through `slim` (other calls go straight
 // through). Give it to an informer.

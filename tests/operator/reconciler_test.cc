@@ -663,6 +663,37 @@ TEST(Reconcile, SecondPassWritesNothing) {
   Result again = r.Reconcile("default/hello");
   EXPECT_EQ(again.kind, Result::Kind::kSuccess);
   EXPECT_TRUE(client.Writes().empty()) << client.Writes()[0].verb;
+  EXPECT_FALSE(again.converged) << "with spec.hosts the outcome depends on other Functions";
+}
+
+TEST(Reconcile, ConvergedNamesTheVersionsItsWritesLeft) {
+  FakeClock clock;
+  FakeClient client(clock);
+  client.Seed(kFunctions, FunctionObj("hello", {}));
+  ClientCache cache(client);
+  RecordingEvents events;
+  Reconciler r(client, cache, events, clock, {});
+  Result first = r.Reconcile("default/hello");
+  ASSERT_EQ(first.kind, Result::Kind::kSuccess);
+  ASSERT_TRUE(first.converged);
+  auto rv = [&](const kube::Resource& res) {
+    auto o = client.Get(res, "default", "hello");
+    EXPECT_TRUE(o.ok());
+    return o.ok() ? (*o)["metadata"].value("resourceVersion", "") : "";
+  };
+  // The versions after the reconcile's own writes (created children, patched status).
+  EXPECT_EQ(first.converged->function, rv(kFunctions));
+  EXPECT_EQ(first.converged->deployment, rv(kDeployments));
+  EXPECT_EQ(first.converged->service, rv(kServices));
+  Result again = r.Reconcile("default/hello");
+  ASSERT_TRUE(again.converged);
+  EXPECT_EQ(*again.converged, *first.converged);
+
+  // Invalid spec: not converged (its children are not reconciled).
+  client.Seed(kFunctions, FunctionObj("bad", {{"scale", {{"min", 5}, {"max", 2}}}}));
+  Result bad = r.Reconcile("default/bad");
+  EXPECT_EQ(bad.kind, Result::Kind::kSuccess);
+  EXPECT_FALSE(bad.converged);
 }
 
 TEST(Reconcile, LastTransitionTimeMovesOnlyWhenStatusFlips) {

@@ -114,8 +114,13 @@ TEST(Slim, PackKeepsWhatTheInformersReadAndUnpacksToTheSameObject) {
   EXPECT_FALSE(packed.contains("status"));
   EXPECT_EQ(Unpack(packed), slim);
   EXPECT_EQ(Unpack(slim), slim) << "an unpacked object is returned as it is";
-  EXPECT_EQ(ControllerFunctionKey(Unpack(CacheDeployment(Served(MakeDeployment(Fn(), {}))))),
-            "media/" + Fn().name);
+  Json cached = CacheDeployment(Served(MakeDeployment(Fn(), {})));
+  EXPECT_EQ(ControllerFunctionKey(Unpack(cached)), "media/" + Fn().name);
+  EXPECT_EQ(PackedControllerKey(cached), "media/" + Fn().name);
+  EXPECT_EQ(PackedControllerKey(slim), "media/" + Fn().name);
+  Json orphan = slim;
+  orphan["metadata"].erase("ownerReferences");
+  EXPECT_EQ(PackedControllerKey(CacheService(orphan)), "");
 
   // Functions keep spec.hosts (the hosts index reads it) beside the packed object.
   Json fn = testing::LoadYaml("tests/operator/testdata/golden/full-function.yaml");
