@@ -132,6 +132,7 @@ echo "$metrics" | awk -v n="$count" '
   }
   END { printf "%-44s %d (%.2f per Function, %.2f writes)\n", "operator requests: total", total, total / n, writes / n }'
 printf '%-44s %s\n' "reconciles: success" "$(m 'kfaas_operator_reconcile_total{result="success"}')"
+printf '%-44s %s\n' "reconciles: skipped, unchanged (of success)" "$(m kfaas_operator_reconcile_skipped_total)"
 printf '%-44s %s\n' "reconciles: requeue" "$(m 'kfaas_operator_reconcile_total{result="requeue"}')"
 printf '%-44s %s\n' "reconciles: error" "$(m 'kfaas_operator_reconcile_total{result="error"}')"
 for r in functions deployments services; do
