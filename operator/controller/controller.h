@@ -40,8 +40,9 @@ struct ControllerOptions {
   std::string watch_namespace;  // "" = all namespaces
   int workers = 4;
   ReconcilerOptions reconciler;
-  // > 0: every period each Function is reconciled again (a safety net; the loop is
-  // level-triggered and event-driven without it).
+  // > 0: every period each Function is enqueued again (a safety net; the loop is
+  // level-triggered and event-driven without it). A Function whose objects in the caches are
+  // unchanged since its last converged reconcile is skipped (see Result::converged).
   Duration resync_period{0};
 };
 
