@@ -419,7 +419,14 @@ Result Reconciler::Reconcile(const std::string& key) {
       return result;
     }
     result.writes.push_back("status");
-    function_rv = ResourceVersion(*patched);
+    // The patched object is the one reconciled plus our status only when no spec change
+    // (which bumps metadata.generation) reached the server after the cached copy was read;
+    // otherwise the next reconcile must not be skipped.
+    const Json& pmd = (*patched)["metadata"];
+    bool same_spec = pmd.value("uid", "") == fn.uid && pmd.contains("generation") &&
+                     pmd["generation"].is_number_integer() &&
+                     pmd["generation"].get<int64_t>() == fn.generation;
+    function_rv = same_spec ? ResourceVersion(*patched) : "";
     if (ready_changed) {
       KFAAS_LOG(INFO) << key << ": Ready=" << ready.status << " " << ready.reason << ": "
                       << ready.message << " (generation " << fn.generation << ")";

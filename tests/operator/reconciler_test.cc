@@ -696,6 +696,29 @@ TEST(Reconcile, ConvergedNamesTheVersionsItsWritesLeft) {
   EXPECT_FALSE(bad.converged);
 }
 
+// The cache is behind: a spec change (generation 2) reached the server after the cached copy
+// (generation 1). The status patch's answer carries generation 2, which this reconcile did not
+// act on, so its version must not be named converged.
+TEST(Reconcile, NotConvergedWhenTheServerHasANewerSpec) {
+  FakeClock clock;
+  FakeClient client(clock);
+  client.Seed(kFunctions,
+              FunctionObj("hello", {{"image", "registry.example.com/hello:2"}}, /*generation=*/2));
+  class Stale : public ClientCache {
+   public:
+    using ClientCache::ClientCache;
+    ObjectPtr GetFunction(const std::string&, const std::string&) override {
+      return std::make_shared<const Json>(FunctionObj("hello"));
+    }
+  } cache(client);
+  RecordingEvents events;
+  Reconciler r(client, cache, events, clock, {});
+  Result res = r.Reconcile("default/hello");
+  ASSERT_EQ(res.kind, Result::Kind::kSuccess);
+  EXPECT_THAT(res.writes, ::testing::Contains("status"));
+  EXPECT_FALSE(res.converged);
+}
+
 TEST(Reconcile, LastTransitionTimeMovesOnlyWhenStatusFlips) {
   FakeClock clock;
   FakeClient client(clock);
