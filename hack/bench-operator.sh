@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Operator benchmark: applies N Functions (default 10,000) through the API, concurrently, and
 # times until every one has its Deployment, its Service and a written status; reports the
-# operator's RSS. Starts its own kfaas-local (API server only) and kfaas-operator on free ports.
+# operator's RSS. Starts its own kfaas-local (API server, and its node unless --node=false) and
+# kfaas-operator on free ports.
 #
-#   hack/bench-operator.sh [--count N] [--concurrency C] [--workers W]
+#   hack/bench-operator.sh [--count N] [--concurrency C] [--workers W] [--operator BINARY]
+#                          [--node true|false]
 #   KFAAS_BUILD_DIR=/tmp/b hack/bench-operator.sh
+# --operator runs another kfaas-operator binary (an A/B against a saved copy of the old one);
+# --node=false runs kfaas-local without its node (no Deployment/Endpoints controllers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,12 +16,17 @@ build=${KFAAS_BUILD_DIR:-$root/build}
 count=10000
 concurrency=32
 workers=8
+operator_bin=
+node=true
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --concurrency) concurrency=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --operator) operator_bin=$2; shift 2 ;;
+    --node) node=$2; shift 2 ;;
+    --node=*) node=${1#--node=}; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-operator: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +53,7 @@ admin_port=$(free_port)
 echo "==> starting kfaas-local (API server) on :$api_port"
 read -r -a api_wrapper <<<"${KFAAS_BENCH_API_WRAPPER:-}"
 KFAAS_HOME="$work/home" "${api_wrapper[@]}" "$build/local/kfaas-local" --home "$work/home" --secure-port "$api_port" \
-  --preload crds/functions.kfaas.dev.yaml --log-level warning >"$work/kfaas-local.log" 2>&1 &
+  --preload crds/functions.kfaas.dev.yaml --node="$node" --log-level warning >"$work/kfaas-local.log" 2>&1 &
 pids+=($!)
 kubeconfig="$work/home/kubeconfig"
 kc() { kubectl --kubeconfig "$kubeconfig" --cache-dir "$work/kube-cache" "$@"; }
@@ -54,7 +63,6 @@ for _ in $(seq 1 300); do
 done
 for _ in $(seq 1 100); do kc get fn >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "==> starting kfaas-operator ($workers workers)"
 # KFAAS_BENCH_PERF=1 records a CPU profile of the operator to $KFAAS_BENCH_PERF_OUT (perf.data).
 if [ -n "${KFAAS_BENCH_PERF:-}" ]; then
   wrapper=(perf record ${KFAAS_BENCH_PERF_ARGS:--g} -o "${KFAAS_BENCH_PERF_OUT:-$root/perf-operator.data}" --)
@@ -63,7 +71,9 @@ elif [ -n "${KFAAS_BENCH_WRAPPER:-}" ]; then
 else
   wrapper=()
 fi
-"${wrapper[@]}" "$build/operator/kfaas-operator" --kubeconfig "$kubeconfig" --leader-elect=false \
+operator_bin=${operator_bin:-$build/operator/kfaas-operator}
+echo "==> starting $operator_bin ($workers workers)"
+"${wrapper[@]}" "$operator_bin" --kubeconfig "$kubeconfig" --leader-elect=false \
   --workers "$workers" --qps 0 --admin-address 127.0.0.1 --admin-port "$admin_port" \
   --log-level warning >"$work/operator.log" 2>&1 &
 op_pid=$!
@@ -104,13 +114,25 @@ printf '%-44s %s\n' "metric" "value"
 printf '%-44s %s\n' "--------------------------------------------" "----------"
 printf '%-44s %s\n' "Functions" "$count"
 printf '%-44s %s\n' "operator workers" "$workers"
+printf '%-44s %s\n' "kfaas-local node (Deployment controller)" "$node"
 printf '%-44s %s\n' "operator RSS idle, MiB" "$rss_idle"
 cat "$work/result.txt"
 printf '%-44s %s\n' "operator CPU, s" "$op_cpu"
 printf '%-44s %s\n' "API server CPU, s" "$api_cpu"
 printf '%-44s %s\n' "API requests / writes (all clients)" "$(api_counter requests) / $(api_counter writes)"
-printf '%-44s %s\n' "load average before" "$load_before"
+printf '%-44s %s\n' "load average before / after" "$load_before / $(cut -d' ' -f1 /proc/loadavg)"
+# The operator's own requests (kfaas_operator_api_requests_total), per Function.
+echo "$metrics" | awk -v n="$count" '
+  /^kfaas_operator_api_requests_total\{/ {
+    match($1, /verb="[^"]*"/); v = substr($1, RSTART + 6, RLENGTH - 7)
+    match($1, /resource="[^"]*"/); r = substr($1, RSTART + 10, RLENGTH - 11)
+    if ($2 == 0) next
+    total += $2; if (v != "get" && v != "list" && v != "watch") writes += $2
+    printf "%-44s %d (%.2f per Function)\n", "operator requests: " v " " r, $2, $2 / n
+  }
+  END { printf "%-44s %d (%.2f per Function, %.2f writes)\n", "operator requests: total", total, total / n, writes / n }'
 printf '%-44s %s\n' "reconciles: success" "$(m 'kfaas_operator_reconcile_total{result="success"}')"
+printf '%-44s %s\n' "reconciles: skipped, unchanged (of success)" "$(m kfaas_operator_reconcile_skipped_total)"
 printf '%-44s %s\n' "reconciles: requeue" "$(m 'kfaas_operator_reconcile_total{result="requeue"}')"
 printf '%-44s %s\n' "reconciles: error" "$(m 'kfaas_operator_reconcile_total{result="error"}')"
 for r in functions deployments services; do

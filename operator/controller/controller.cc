@@ -24,21 +24,88 @@ std::vector<std::string> HostsIndex(const Json& fn) {
   return out;
 }
 
+namespace {
+
+// Counts the operator's API requests by verb and resource
+// (kfaas_operator_api_requests_total), so the requests per Function are visible.
+class CountingClient : public kube::Client {
+ public:
+  CountingClient(std::shared_ptr<kube::Client> inner, metrics::Family<metrics::Counter>& family)
+      : inner_(std::move(inner)), family_(family) {}
+
+  absl::StatusOr<Json> Get(const kube::Resource& r, std::string_view ns, std::string_view name,
+                           std::string_view sub) override {
+    Count("get", r, sub);
+    return inner_->Get(r, ns, name, sub);
+  }
+  absl::StatusOr<Json> List(const kube::Resource& r, std::string_view ns,
+                            const kube::ListOptions& opts) override {
+    Count("list", r, "");
+    return inner_->List(r, ns, opts);
+  }
+  absl::StatusOr<Json> Create(const kube::Resource& r, std::string_view ns, const Json& obj,
+                              const kube::WriteOptions& opts) override {
+    Count("create", r, "");
+    return inner_->Create(r, ns, obj, opts);
+  }
+  absl::StatusOr<Json> Update(const kube::Resource& r, std::string_view ns, const Json& obj,
+                              std::string_view sub, const kube::WriteOptions& opts) override {
+    Count("update", r, sub);
+    return inner_->Update(r, ns, obj, sub, opts);
+  }
+  absl::StatusOr<Json> Patch(const kube::Resource& r, std::string_view ns, std::string_view name,
+                             kube::PatchType type, const Json& patch, std::string_view sub,
+                             const kube::PatchOptions& opts) override {
+    Count("patch", r, sub);
+    return inner_->Patch(r, ns, name, type, patch, sub, opts);
+  }
+  absl::StatusOr<Json> Delete(const kube::Resource& r, std::string_view ns, std::string_view name,
+                              const kube::DeleteOptions& opts) override {
+    Count("delete", r, "");
+    return inner_->Delete(r, ns, name, opts);
+  }
+  absl::StatusOr<std::unique_ptr<kube::WatchStream>> Watch(
+      const kube::Resource& r, std::string_view ns, const kube::WatchOptions& opts) override {
+    Count("watch", r, "");
+    return inner_->Watch(r, ns, opts);
+  }
+
+ private:
+  void Count(const char* verb, const kube::Resource& r, std::string_view sub) {
+    std::string resource = r.resource;
+    if (!sub.empty()) resource += "/" + std::string(sub);
+    family_.WithLabels({verb, resource}).Inc();
+  }
+
+  std::shared_ptr<kube::Client> inner_;
+  metrics::Family<metrics::Counter>& family_;
+};
+
+ObjectPtr Expand(ObjectPtr obj) {
+  if (!obj || !IsPacked(*obj)) return obj;
+  return std::make_shared<const Json>(Unpack(*obj));
+}
+
+}  // namespace
+
 class Controller::InformerCache : public Cache {
  public:
   InformerCache(kube::Informer& fns, kube::Informer& deps, kube::Informer& svcs)
       : fns_(fns), deps_(deps), svcs_(svcs) {}
+  // The informers hold packed objects (slim.h); the reconciler reads them unpacked.
   ObjectPtr GetFunction(const std::string& ns, const std::string& name) override {
-    return fns_.Get(ns, name);
+    return Expand(fns_.Get(ns, name));
   }
   ObjectPtr GetDeployment(const std::string& ns, const std::string& name) override {
-    return deps_.Get(ns, name);
+    return Expand(deps_.Get(ns, name));
   }
   ObjectPtr GetService(const std::string& ns, const std::string& name) override {
-    return svcs_.Get(ns, name);
+    return Expand(svcs_.Get(ns, name));
   }
   std::vector<ObjectPtr> FunctionsListingHost(const std::string& host) override {
-    return fns_.ByIndex(kIndexHosts, host);
+    std::vector<ObjectPtr> out = fns_.ByIndex(kIndexHosts, host);
+    for (auto& o : out) o = Expand(std::move(o));
+    return out;
   }
 
  private:
@@ -49,18 +116,23 @@ class Controller::InformerCache : public Cache {
 
 Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
                        metrics::Registry& registry, Clock& clock, ControllerOptions opts)
-    : client_(std::move(client)), clock_(clock), opts_(std::move(opts)) {
+    : clock_(clock), opts_(std::move(opts)) {
+  client_ = std::make_shared<CountingClient>(
+      std::move(client),
+      registry.AddCounter("kfaas_operator_api_requests_total",
+                          "API requests by the operator's controller, by verb and resource.",
+                          {"verb", "resource"}));
   kube::InformerOptions fopts{
       .ns = opts_.watch_namespace, .resync_period = opts_.resync_period, .clock = &clock_};
   kube::InformerOptions copts{
       .ns = opts_.watch_namespace, .label_selector = kLabelFunction, .clock = &clock_};
-  // The caches hold slim objects (operator/controller/slim.h).
+  // The caches hold slim objects, packed (operator/controller/slim.h).
   functions_ =
-      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimFunction), kFunctions, fopts);
-  deployments_ = std::make_unique<kube::Informer>(SlimmingClient(client_, SlimDeployment),
+      std::make_unique<kube::Informer>(SlimmingClient(client_, CacheFunction), kFunctions, fopts);
+  deployments_ = std::make_unique<kube::Informer>(SlimmingClient(client_, CacheDeployment),
                                                   kDeployments, copts);
   services_ =
-      std::make_unique<kube::Informer>(SlimmingClient(client_, SlimService), kServices, copts);
+      std::make_unique<kube::Informer>(SlimmingClient(client_, CacheService), kServices, copts);
   cache_ = std::make_unique<InformerCache>(*functions_, *deployments_, *services_);
   reconciler_ = std::make_unique<Reconciler>(*client_, *cache_, events, clock_, opts_.reconciler);
   queue_ = std::make_unique<kube::WorkQueue>(clock_, kube::DefaultControllerRateLimiter(clock_));
@@ -80,16 +152,23 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
               EnqueueHostSharers(new_obj);
             }
           },
-      .on_delete = [this](const kube::ObjectPtr& o) { EnqueueHostSharers(o); },
+      .on_delete =
+          [this](const kube::ObjectPtr& o) {
+            {
+              std::lock_guard<std::mutex> l(converged_mu_);
+              converged_.erase(kube::ObjectKey(*o));
+            }
+            EnqueueHostSharers(o);
+          },
   });
   kube::EventHandlers owned{
       .on_add = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
       .on_update =
           [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
-            EnqueueOwner(new_obj);
-            if (ControllerFunctionKey(*old_obj) != ControllerFunctionKey(*new_obj)) {
-              EnqueueOwner(old_obj);
-            }
+            std::string old_key = PackedControllerKey(*old_obj);
+            std::string new_key = PackedControllerKey(*new_obj);
+            if (!new_key.empty()) Enqueue(new_key);
+            if (!old_key.empty() && old_key != new_key) Enqueue(old_key);
           },
       // A child deleted by hand is recreated.
       .on_delete = [this](const kube::ObjectPtr& o) { EnqueueOwner(o); },
@@ -105,6 +184,13 @@ Controller::Controller(std::shared_ptr<kube::Client> client, EventSink& events,
            .AddHistogram("kfaas_operator_reconcile_duration_seconds",
                          "Time to reconcile one Function (reads from the cache, API writes).", {},
                          metrics::ExponentialBuckets(0.0005, 2, 16))
+           .WithLabels({});
+  reconcile_skipped_ =
+      &registry
+           .AddCounter("kfaas_operator_reconcile_skipped_total",
+                       "Reconciles (counted as success) skipped because the Function and its "
+                       "children were at the resourceVersions their last converged reconcile "
+                       "left.")
            .WithLabels({});
   registry.AddCallback("kfaas_operator_workqueue_depth", "Function keys waiting to be reconciled.",
                        metrics::Type::kGauge, {}, [this] {
@@ -213,15 +299,30 @@ void Controller::EnqueueHostSharers(const kube::ObjectPtr& obj) {
 }
 
 void Controller::EnqueueOwner(const kube::ObjectPtr& obj) {
-  std::string key = ControllerFunctionKey(*obj);
+  std::string key = PackedControllerKey(*obj);
   if (!key.empty()) Enqueue(key);
 }
 
 void Controller::Worker() {
   std::string key;
   while (queue_->Get(&key)) {
+    if (Unchanged(key)) {
+      reconcile_skipped_->Inc();
+      reconcile_total_->WithLabels({"success"}).Inc();
+      queue_->Forget(key);
+      queue_->Done(key);
+      continue;
+    }
     SteadyTime start = clock_.Now();
     Result r = reconciler_->Reconcile(key);
+    {
+      std::lock_guard<std::mutex> l(converged_mu_);
+      if (r.converged) {
+        converged_[key] = std::move(*r.converged);
+      } else {
+        converged_.erase(key);
+      }
+    }
     reconcile_duration_->Observe(std::chrono::duration<double>(clock_.Now() - start).count());
     reconcile_total_->WithLabels({std::string(ResultName(r.kind))}).Inc();
     switch (r.kind) {
@@ -240,6 +341,29 @@ void Controller::Worker() {
     }
     queue_->Done(key);
   }
+}
+
+bool Controller::Unchanged(const std::string& key) {
+  Result::Versions want;
+  {
+    std::lock_guard<std::mutex> l(converged_mu_);
+    auto it = converged_.find(key);
+    if (it == converged_.end()) return false;
+    want = it->second;
+  }
+  std::string ns, name;
+  if (!SplitKey(key, &ns, &name)) return false;
+  // Packed cache objects keep metadata.resourceVersion in the clear (slim.h).
+  auto rv = [](const kube::ObjectPtr& o) -> std::string {
+    if (!o) return "";
+    auto md = o->find("metadata");
+    if (md == o->end() || !md->is_object()) return "";
+    return md->value("resourceVersion", "");
+  };
+  std::string fn_rv = rv(functions_->Get(ns, name));
+  return !fn_rv.empty() && fn_rv == want.function &&
+         rv(deployments_->Get(ns, name)) == want.deployment &&
+         rv(services_->Get(ns, name)) == want.service;
 }
 
 }  // namespace kfaas::op

@@ -9,9 +9,14 @@
 //
 // Metrics (registered in the given registry):
 //   kfaas_operator_reconcile_total{result}       success | error | requeue
+//   kfaas_operator_reconcile_skipped_total       of the successes: keys whose Function and
+//                                                children were unchanged since their last
+//                                                converged reconcile (nothing recomputed)
 //   kfaas_operator_reconcile_duration_seconds    histogram
 //   kfaas_operator_workqueue_depth               keys waiting
 //   kfaas_operator_functions                     Functions in the cache
+//   kfaas_operator_api_requests_total{verb,resource}  API requests (get, list, watch, create,
+//                                                 update, patch, delete; resource[/subresource])
 #pragma once
 
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/base/clock.h"
@@ -34,8 +40,9 @@ struct ControllerOptions {
   std::string watch_namespace;  // "" = all namespaces
   int workers = 4;
   ReconcilerOptions reconciler;
-  // > 0: every period each Function is reconciled again (a safety net; the loop is
-  // level-triggered and event-driven without it).
+  // > 0: every period each Function is enqueued again (a safety net; the loop is
+  // level-triggered and event-driven without it). A Function whose objects in the caches are
+  // unchanged since its last converged reconcile is skipped (see Result::converged).
   Duration resync_period{0};
 };
 
@@ -67,6 +74,9 @@ class Controller {
   void EnqueueHostSharers(const kube::ObjectPtr& obj);
   void EnqueueOwner(const kube::ObjectPtr& obj);
   void Worker();
+  // The key's Function and children are at the versions its last reconcile left them
+  // (Result::converged): reconciling again would do nothing.
+  bool Unchanged(const std::string& key);
 
   std::shared_ptr<kube::Client> client_;
   Clock& clock_;
@@ -80,6 +90,10 @@ class Controller {
 
   metrics::Family<metrics::Counter>* reconcile_total_;
   metrics::Histogram* reconcile_duration_;
+  metrics::Counter* reconcile_skipped_;
+
+  std::mutex converged_mu_;
+  std::unordered_map<std::string, Result::Versions> converged_;
 
   std::mutex mu_;
   std::vector<std::thread> workers_;

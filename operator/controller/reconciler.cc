@@ -139,6 +139,13 @@ Condition DeploymentCondition(const Json& d) {
   return {kConditionDeploymentReady, kFalse, "InstancesNotReady", counts};
 }
 
+std::string ResourceVersion(const Json& obj) {
+  auto md = obj.find("metadata");
+  if (md == obj.end() || !md->is_object()) return "";
+  auto rv = md->find("resourceVersion");
+  return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
+}
+
 std::string JoinProblems(const std::vector<Problem>& ps) {
   std::string out;
   for (const auto& p : ps) {
@@ -330,6 +337,7 @@ Result Reconciler::Reconcile(const std::string& key) {
 
   Condition dcond, scond;
   std::optional<Json> deployment;
+  std::string deployment_rv, service_rv;  // of the children as this reconcile leaves them
   bool transient = false;
   absl::Status error;
   if (problems.empty()) {
@@ -344,11 +352,13 @@ Result Reconciler::Reconcile(const std::string& key) {
       if (!c->error.ok() && c->failed_reason.empty()) transient = true;
       if (c->conflict) result.requeue_after = opts_.conflict_recheck;
     }
-    deployment = d.live;
+    if (d.live) deployment_rv = ResourceVersion(*d.live);
+    if (s.live) service_rv = ResourceVersion(*s.live);
+    deployment = std::move(d.live);
     if (!d.failed_reason.empty()) {
       dcond = ChildFailure(kConditionDeploymentReady, d.failed_reason, d.failed_message);
-    } else if (d.live) {
-      dcond = DeploymentCondition(*d.live);
+    } else if (deployment) {
+      dcond = DeploymentCondition(*deployment);
     }
     if (!s.failed_reason.empty()) {
       scond = ChildFailure(kConditionServiceReady, s.failed_reason, s.failed_message);
@@ -393,6 +403,7 @@ Result Reconciler::Reconcile(const std::string& key) {
       {"readyReplicas", deployment ? IntAt(*deployment, "status", "readyReplicas", 0) : 0},
       {"url", FunctionUrl(fn.name, fn.ns, opts_.domain)}};
 
+  std::string function_rv = ResourceVersion(*obj);
   if (!OwnedStatusEqual(fn.status, owned)) {
     const Json* old_ready = FindCondition(old_conditions, kConditionReady);
     bool ready_changed = !old_ready || old_ready->value("status", "") != ready.status ||
@@ -408,6 +419,14 @@ Result Reconciler::Reconcile(const std::string& key) {
       return result;
     }
     result.writes.push_back("status");
+    // The patched object is the one reconciled plus our status only when no spec change
+    // (which bumps metadata.generation) reached the server after the cached copy was read;
+    // otherwise the next reconcile must not be skipped.
+    const Json& pmd = (*patched)["metadata"];
+    bool same_spec = pmd.value("uid", "") == fn.uid && pmd.contains("generation") &&
+                     pmd["generation"].is_number_integer() &&
+                     pmd["generation"].get<int64_t>() == fn.generation;
+    function_rv = same_spec ? ResourceVersion(*patched) : "";
     if (ready_changed) {
       KFAAS_LOG(INFO) << key << ": Ready=" << ready.status << " " << ready.reason << ": "
                       << ready.message << " (generation " << fn.generation << ")";
@@ -420,6 +439,10 @@ Result Reconciler::Reconcile(const std::string& key) {
   if (!error.ok()) {
     result.kind = Result::Kind::kError;
     result.error = error;
+  } else if (problems.empty() && fn.spec.hosts.empty() &&
+             result.requeue_after == Duration::zero() && !function_rv.empty() &&
+             !deployment_rv.empty() && !service_rv.empty()) {
+    result.converged = Result::Versions{function_rv, deployment_rv, service_rv};
   }
   return result;
 }

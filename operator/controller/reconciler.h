@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,16 @@ struct Result {
   Duration requeue_after{0};  // kSuccess with > 0: look again after this long
   // What was written, for logs and tests: "create deployments", "update services", "status".
   std::vector<std::string> writes;
+  // Set when the Function is converged and its outcome depends only on the Function and its
+  // children (kSuccess, no requeue_after, no spec.hosts): their resourceVersions as this
+  // reconcile left them (after its own writes). While the cache holds exactly these versions,
+  // another reconcile would compute the same objects and write nothing, so the controller
+  // skips it (a change to any of the three changes its resourceVersion).
+  struct Versions {
+    std::string function, deployment, service;
+    bool operator==(const Versions&) const = default;
+  };
+  std::optional<Versions> converged;
 };
 std::string_view ResultName(Result::Kind k);  // "success", "requeue", "error"
 

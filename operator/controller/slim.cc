@@ -2,6 +2,8 @@
 
 #include <initializer_list>
 
+#include "operator/resources/resources.h"
+
 namespace kfaas::op {
 namespace {
 
@@ -93,6 +95,61 @@ Json SlimFunction(Json obj) {
   }
   return out;
 }
+
+namespace {
+constexpr char kPacked[] = "kfaas.dev/packed";
+constexpr char kPackedController[] = "kfaas.dev/controller";
+}  // namespace
+
+bool IsPacked(const Json& obj) {
+  if (!obj.is_object()) return false;
+  auto it = obj.find(kPacked);
+  return it != obj.end() && it->is_binary();
+}
+
+Json Pack(Json obj) {
+  if (!obj.is_object()) return obj;
+  Json out = Json::object();
+  for (const char* k : {"apiVersion", "kind"}) {
+    if (auto it = obj.find(k); it != obj.end()) out[k] = *it;
+  }
+  Json md = Json::object();
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+    for (const char* k : {"name", "namespace", "uid", "resourceVersion"}) {
+      if (auto it = m->find(k); it != m->end()) md[k] = *it;
+    }
+  }
+  out["metadata"] = std::move(md);
+  if (auto spec = obj.find("spec"); spec != obj.end() && spec->is_object()) {
+    if (auto hosts = spec->find("hosts"); hosts != spec->end()) out["spec"]["hosts"] = *hosts;
+  }
+  out[kPacked] = Json::binary(Json::to_cbor(obj));
+  return out;
+}
+
+Json Unpack(const Json& obj) {
+  if (!IsPacked(obj)) return obj;
+  return Json::from_cbor(obj.find(kPacked)->get_binary());
+}
+
+std::string PackedControllerKey(const Json& obj) {
+  if (!IsPacked(obj)) return ControllerFunctionKey(obj);
+  auto it = obj.find(kPackedController);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+namespace {
+Json PackChild(Json slim) {
+  std::string key = ControllerFunctionKey(slim);
+  Json out = Pack(std::move(slim));
+  if (!key.empty()) out[kPackedController] = std::move(key);
+  return out;
+}
+}  // namespace
+
+Json CacheFunction(Json obj) { return Pack(SlimFunction(std::move(obj))); }
+Json CacheDeployment(Json obj) { return PackChild(SlimDeployment(std::move(obj))); }
+Json CacheService(Json obj) { return PackChild(SlimService(std::move(obj))); }
 
 namespace {
 

@@ -96,8 +96,11 @@ class ControllerTest : public ::testing::Test {
     return c ? (*c)["status"].get<std::string>() + "/" + (*c)["reason"].get<std::string>() : "";
   }
   double Reconciles(const std::string& result) {
-    std::string text = registry_->Serialize();
-    std::string key = "kfaas_operator_reconcile_total{result=\"" + result + "\"} ";
+    return Metric("kfaas_operator_reconcile_total{result=\"" + result + "\"}");
+  }
+  double Metric(const std::string& series) {
+    std::string text = "\n" + registry_->Serialize();
+    std::string key = "\n" + series + " ";
     size_t p = text.find(key);
     return p == std::string::npos ? -1 : std::stod(text.substr(p + key.size()));
   }
@@ -238,6 +241,45 @@ spec: {image: x, hosts: [shop.example.com]}
   ASSERT_TRUE(client_->Delete(kFunctions, "default", "first").ok());
   ASSERT_TRUE(Eventually([&] { return Ready("second") == "True/ScaledToZero"; }))
       << Ready("second");
+}
+
+TEST_F(ControllerTest, UnchangedFunctionsAreSkippedChangedChildrenAreNot) {
+  // Resyncs enqueue the converged Function again and again: each is skipped, and nothing is
+  // written.
+  StartController({.workers = 2, .resync_period = std::chrono::milliseconds(100)});
+  Create(kHello);
+  ASSERT_TRUE(Eventually([&] { return Ready("hello") == "True/ScaledToZero"; })) << Ready("hello");
+  ASSERT_TRUE(Eventually([&] { return Metric("kfaas_operator_reconcile_skipped_total") >= 3; }));
+  std::string fn_rv = (*Get(kFunctions, "hello"))["metadata"]["resourceVersion"];
+  std::string dep_rv = (*Get(kDeployments, "hello"))["metadata"]["resourceVersion"];
+  double skipped = Metric("kfaas_operator_reconcile_skipped_total");
+  ASSERT_TRUE(
+      Eventually([&] { return Metric("kfaas_operator_reconcile_skipped_total") >= skipped + 3; }));
+  EXPECT_EQ((*Get(kFunctions, "hello"))["metadata"]["resourceVersion"], fn_rv);
+  EXPECT_EQ((*Get(kDeployments, "hello"))["metadata"]["resourceVersion"], dep_rv);
+
+  // A changed child is reconciled (its resourceVersion moved): the image is put back.
+  ASSERT_TRUE(client_
+                  ->Patch(kDeployments, "default", "hello", kube::PatchType::kJson,
+                          Json::array({{{"op", "replace"},
+                                        {"path", "/spec/template/spec/containers/0/image"},
+                                        {"value", "registry.example.com/evil:1"}}}))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto d = Get(kDeployments, "hello");
+    return d && (*d)["spec"]["template"]["spec"]["containers"][0]["image"] ==
+                    "registry.example.com/hello:1";
+  }));
+  // So is a changed Function.
+  ASSERT_TRUE(client_
+                  ->Patch(kFunctions, "default", "hello", kube::PatchType::kMerge,
+                          {{"spec", {{"image", "registry.example.com/hello:2"}}}})
+                  .ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto d = Get(kDeployments, "hello");
+    return d && (*d)["spec"]["template"]["spec"]["containers"][0]["image"] ==
+                    "registry.example.com/hello:2";
+  }));
 }
 
 TEST_F(ControllerTest, RestartWritesNothing) {

@@ -663,6 +663,60 @@ TEST(Reconcile, SecondPassWritesNothing) {
   Result again = r.Reconcile("default/hello");
   EXPECT_EQ(again.kind, Result::Kind::kSuccess);
   EXPECT_TRUE(client.Writes().empty()) << client.Writes()[0].verb;
+  EXPECT_FALSE(again.converged) << "with spec.hosts the outcome depends on other Functions";
+}
+
+TEST(Reconcile, ConvergedNamesTheVersionsItsWritesLeft) {
+  FakeClock clock;
+  FakeClient client(clock);
+  client.Seed(kFunctions, FunctionObj("hello", {}));
+  ClientCache cache(client);
+  RecordingEvents events;
+  Reconciler r(client, cache, events, clock, {});
+  Result first = r.Reconcile("default/hello");
+  ASSERT_EQ(first.kind, Result::Kind::kSuccess);
+  ASSERT_TRUE(first.converged);
+  auto rv = [&](const kube::Resource& res) {
+    auto o = client.Get(res, "default", "hello");
+    EXPECT_TRUE(o.ok());
+    return o.ok() ? (*o)["metadata"].value("resourceVersion", "") : "";
+  };
+  // The versions after the reconcile's own writes (created children, patched status).
+  EXPECT_EQ(first.converged->function, rv(kFunctions));
+  EXPECT_EQ(first.converged->deployment, rv(kDeployments));
+  EXPECT_EQ(first.converged->service, rv(kServices));
+  Result again = r.Reconcile("default/hello");
+  ASSERT_TRUE(again.converged);
+  EXPECT_EQ(*again.converged, *first.converged);
+
+  // Invalid spec: not converged (its children are not reconciled).
+  client.Seed(kFunctions, FunctionObj("bad", {{"scale", {{"min", 5}, {"max", 2}}}}));
+  Result bad = r.Reconcile("default/bad");
+  EXPECT_EQ(bad.kind, Result::Kind::kSuccess);
+  EXPECT_FALSE(bad.converged);
+}
+
+// The cache is behind: a spec change (generation 2) reached the server after the cached copy
+// (generation 1). The status patch's answer carries generation 2, which this reconcile did not
+// act on, so its version must not be named converged.
+TEST(Reconcile, NotConvergedWhenTheServerHasANewerSpec) {
+  FakeClock clock;
+  FakeClient client(clock);
+  client.Seed(kFunctions,
+              FunctionObj("hello", {{"image", "registry.example.com/hello:2"}}, /*generation=*/2));
+  class Stale : public ClientCache {
+   public:
+    using ClientCache::ClientCache;
+    ObjectPtr GetFunction(const std::string&, const std::string&) override {
+      return std::make_shared<const Json>(FunctionObj("hello"));
+    }
+  } cache(client);
+  RecordingEvents events;
+  Reconciler r(client, cache, events, clock, {});
+  Result res = r.Reconcile("default/hello");
+  ASSERT_EQ(res.kind, Result::Kind::kSuccess);
+  EXPECT_THAT(res.writes, ::testing::Contains("status"));
+  EXPECT_FALSE(res.converged);
 }
 
 TEST(Reconcile, LastTransitionTimeMovesOnlyWhenStatusFlips) {

@@ -101,5 +101,35 @@ TEST(Slim, ClientSlimsListsAndWatchesOnly) {
   EXPECT_FALSE(ev.object["spec"].contains("revisionHistoryLimit"));
 }
 
+TEST(Slim, PackKeepsWhatTheInformersReadAndUnpacksToTheSameObject) {
+  Json slim = SlimDeployment(Served(MakeDeployment(Fn(), {})));
+  Json packed = Pack(slim);
+  EXPECT_TRUE(IsPacked(packed));
+  EXPECT_FALSE(IsPacked(slim));
+  EXPECT_EQ(packed["kind"], "Deployment");
+  EXPECT_EQ(packed["metadata"]["name"], slim["metadata"]["name"]);
+  EXPECT_EQ(packed["metadata"]["namespace"], "media");
+  EXPECT_EQ(packed["metadata"]["resourceVersion"], "42");
+  EXPECT_FALSE(packed.contains("spec")) << "no spec.hosts to keep";
+  EXPECT_FALSE(packed.contains("status"));
+  EXPECT_EQ(Unpack(packed), slim);
+  EXPECT_EQ(Unpack(slim), slim) << "an unpacked object is returned as it is";
+  Json cached = CacheDeployment(Served(MakeDeployment(Fn(), {})));
+  EXPECT_EQ(ControllerFunctionKey(Unpack(cached)), "media/" + Fn().name);
+  EXPECT_EQ(PackedControllerKey(cached), "media/" + Fn().name);
+  EXPECT_EQ(PackedControllerKey(slim), "media/" + Fn().name);
+  Json orphan = slim;
+  orphan["metadata"].erase("ownerReferences");
+  EXPECT_EQ(PackedControllerKey(CacheService(orphan)), "");
+
+  // Functions keep spec.hosts (the hosts index reads it) beside the packed object.
+  Json fn = testing::LoadYaml("tests/operator/testdata/golden/full-function.yaml");
+  fn["metadata"]["managedFields"] = Json::array({Json::object()});
+  Json pf = CacheFunction(fn);
+  ASSERT_TRUE(fn["spec"].contains("hosts"));
+  EXPECT_EQ(pf["spec"], Json({{"hosts", fn["spec"]["hosts"]}}));
+  EXPECT_EQ(Unpack(pf), SlimFunction(fn));
+}
+
 }  // namespace
 }  // namespace kfaas::op
