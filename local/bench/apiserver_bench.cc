@@ -4,6 +4,7 @@
 //
 //   kfaas-apiserver-bench --port P [--pid SERVER_PID] [--objects 10000] [--writers 8]
 //                         [--watchers 100] [--lists 5] [--namespace bench]
+//                         [--watcher-threads 2]
 // Boost 1.74 Asio uses std::exchange without including <utility>.
 #include <utility>
 
@@ -50,6 +51,7 @@ struct Flags {
   int writers = 8;
   int watchers = 100;
   int lists = 5;
+  int watcher_threads = 2;
   std::string ns = "bench";
 };
 
@@ -247,10 +249,11 @@ class WatchConn {
 };
 
 // Runs every watcher on one epoll loop until all are done or `stop` is set.
-void RunWatchers(std::vector<std::unique_ptr<WatchConn>>* conns, const std::atomic<bool>* stop) {
+void RunWatchers(std::vector<std::unique_ptr<WatchConn>>* conns, size_t first, size_t step,
+                 const std::atomic<bool>* stop) {
   int ep = ::epoll_create1(0);
   size_t active = 0;
-  for (size_t i = 0; i < conns->size(); ++i) {
+  for (size_t i = first; i < conns->size(); i += step) {
     auto& c = (*conns)[i];
     if (c->done()) {
       ++g_done;
@@ -276,7 +279,8 @@ void RunWatchers(std::vector<std::unique_ptr<WatchConn>>* conns, const std::atom
       }
     }
   }
-  for (auto& c : *conns) {
+  for (size_t i = first; i < conns->size(); i += step) {
+    auto& c = (*conns)[i];
     if (!c->done()) {
       c->Fail("stalled: did not receive every event in time");
       ++g_done;
@@ -310,6 +314,8 @@ int main(int argc, char** argv) {
       f.watchers = std::stoi(v);
     else if (k == "--lists")
       f.lists = std::stoi(v);
+    else if (k == "--watcher-threads")
+      f.watcher_threads = std::max(1, std::stoi(v));
     else if (k == "--namespace")
       f.ns = v;
     else {
@@ -319,7 +325,7 @@ int main(int argc, char** argv) {
   }
   if (f.port == 0) {
     std::cerr << "usage: kfaas-apiserver-bench --port P [--pid PID] [--objects N] [--writers W] "
-                 "[--watchers M] [--lists L]\n";
+                 "[--watchers M] [--lists L] [--watcher-threads T]\n";
     return 2;
   }
   Conn admin(f.port);
@@ -343,7 +349,11 @@ int main(int argc, char** argv) {
   }
   // Every watch has its response header before the first write.
   for (auto& c : conns) c->WaitHeader();
-  std::thread wthread(RunWatchers, &conns, &stop);
+  std::vector<std::thread> wthreads;
+  for (int t = 0; t < f.watcher_threads; ++t) {
+    wthreads.emplace_back(RunWatchers, &conns, static_cast<size_t>(t),
+                          static_cast<size_t>(f.watcher_threads), &stop);
+  }
 
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
@@ -378,7 +388,7 @@ int main(int argc, char** argv) {
   }
   double deliver_done = std::chrono::duration<double>(Clock::now() - t0).count();
   if (g_done < f.watchers) stop = true;
-  wthread.join();
+  for (auto& t : wthreads) t.join();
   double deliver_s = deliver_done;
   long rss_after = RssKb(f.pid);
 
