@@ -4,17 +4,19 @@
 # delivery p50/p99, server RSS per 10k objects) and fails if a watcher missed an event.
 #
 #   hack/bench-apiserver.sh [--objects 10000] [--writers 8] [--watchers 100] [--lists 5]
-#                           [--server-bin PATH] [--bench-bin PATH] [--perf-stat]
+#                           [--server-bin PATH] [--bench-bin PATH] [--server-arg ARG]...
+#                           [--perf-stat]
 # --server-bin / --bench-bin run other binaries (e.g. a saved copy of an older kfaas-local for
-# an A/B run). --perf-stat prints the server's and the load generator's CPU time, context
-# switches and syscalls per write.
+# an A/B run); --server-arg passes a flag to kfaas-local (e.g. --server-arg --watch-batch-ms=0).
+# --perf-stat prints the server's and the load generator's CPU time, context switches and
+# syscalls per write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${KFAAS_BUILD_DIR:-$root/build}
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -24,11 +26,13 @@ fi
 server_bin=$build/local/kfaas-local
 bench_bin=$build/local/kfaas-apiserver-bench
 perf_stat=""
+server_args=()
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --server-bin) server_bin=$2; shift 2 ;;
     --bench-bin) bench_bin=$2; shift 2 ;;
+    --server-arg) server_args+=("$2"); shift 2 ;;
     --perf-stat) perf_stat=1; shift ;;
     *) args+=("$1"); shift ;;
   esac
@@ -44,7 +48,8 @@ cleanup() {
 trap cleanup EXIT
 
 "$server_bin" --home "$home" --secure-port 0 --insecure-port auto \
-  --log-level warning --watch-queue-limit 200000 >"$home/server.log" 2>&1 &
+  --log-level warning --watch-queue-limit 200000 ${server_args[@]+"${server_args[@]}"} \
+  >"$home/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
   [ -f "$home/apiserver.json" ] && break
@@ -58,7 +63,7 @@ fi
 port=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['insecurePort'])" \
   "$home/apiserver.json")
 echo "kfaas-local pid $pid, plain HTTP port $port ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "server: $server_bin"
+echo "server: $server_bin ${server_args[*]+${server_args[*]}}"
 if [ -z "$perf_stat" ]; then
   "$bench_bin" --port "$port" --pid "$pid" "${args[@]}"
   exit
