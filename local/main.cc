@@ -1,5 +1,6 @@
 // kfaas-local: the local Kubernetes API server (and, beside it, the node agent) in one process.
 // Flags and wiring only; everything else lives in libraries (local/apiserver, local/node).
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   std::string secure_port, insecure_port, log_level;
   int64_t bookmark_ms = 60000;
   int64_t header_timeout_ms = 32000;
+  int64_t watch_batch_ms = 5;
   // The node (local/node): pods as processes, Deployment and Endpoints controllers.
   bool run_node = true;
   std::vector<std::string> bin_dirs;
@@ -73,6 +75,11 @@ int main(int argc, char** argv) {
       "a request's header must arrive within this from its first byte, else the connection "
       "is closed (slow clients, slowloris)")("threads", po::value(&o.threads)->default_value(0),
                                              "HTTP threads (0: max(2, cores))")(
+      "max-header-bytes", po::value(&o.max_header_bytes)->default_value(o.max_header_bytes),
+      "largest request line + headers accepted; a larger request gets 431")(
+      "watch-batch-ms", po::value(&watch_batch_ms)->default_value(watch_batch_ms),
+      "a watch that wrote less than this ago sends its next events with the next shared flush "
+      "tick (fewer writes per watcher under load; 0: write every event batch at once)")(
       "log-level", po::value(&log_level)->default_value("info"), "debug, info, warning or error")(
       "node", po::value(&run_node)->default_value(true),
       "run the node beside the API server: Deployment and Endpoints controllers, pods as local "
@@ -107,6 +114,20 @@ int main(int argc, char** argv) {
   o.insecure_port = ParsePort(insecure_port, "insecure-port", true);
   o.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
   o.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  if (o.max_header_bytes < 1024 || watch_batch_ms < 0) {
+    std::cerr << "kfaas-local: --max-header-bytes must be at least 1024 and --watch-batch-ms at "
+                 "least 0\n";
+    return 2;
+  }
+  o.watch_batch_interval = std::chrono::milliseconds(watch_batch_ms);
+  // Keep freed memory in the heap instead of trimming it back to the kernel after every burst:
+  // under write load the store's allocation churn otherwise grows and shrinks the heaps with
+  // mprotect/madvise and page faults (measured: ~2 syscalls and ~15 us CPU per write). Fixing
+  // the trim threshold also fixes glibc's mmap threshold, so raise that too: list responses
+  // (MBs) and watch batches are then reused heap memory, not a fresh mmap per response.
+  mallopt(M_TOP_PAD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop;

@@ -312,8 +312,18 @@ absl::StatusOr<ResourcePtr> Api::Resolve(const std::string& group, const std::st
 
 ObjectPtr Api::AtVersion(const ResourceInfo& r, const ObjectPtr& o) const {
   if (!o) return o;
+  // Allocation-free check (this runs for every watch event and list item).
   auto it = o->obj.find("apiVersion");
-  if (it != o->obj.end() && it->is_string() && it->get<std::string>() == r.ApiVersion()) return o;
+  if (it != o->obj.end() && it->is_string()) {
+    const std::string& av = it->get_ref<const std::string&>();
+    bool same = r.group.empty()
+                    ? av == r.version
+                    : av.size() == r.group.size() + 1 + r.version.size() &&
+                          av.compare(0, r.group.size(), r.group) == 0 &&
+                          av[r.group.size()] == '/' &&
+                          av.compare(r.group.size() + 1, std::string::npos, r.version) == 0;
+    if (same) return o;
+  }
   auto s = std::make_shared<StoredObject>();
   s->obj = o->obj;
   s->obj["apiVersion"] = r.ApiVersion();

@@ -152,6 +152,8 @@ absl::Status ApiServer::Start() {
                    ? opts_.threads
                    : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   hc.max_body_bytes = opts_.max_body_bytes;
+  hc.max_header_bytes = opts_.max_header_bytes;
+  hc.watch_batch_interval = opts_.watch_batch_interval;
   hc.header_timeout = opts_.header_timeout;
   hc.cert_pem = pki_.server_cert_pem;
   hc.key_pem = pki_.server_key_pem;

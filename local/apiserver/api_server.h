@@ -69,9 +69,12 @@ class ApiServer {
     std::vector<std::string> preload;  // manifest files or directories created at start
     bool write_kubeconfig = true;
     size_t max_body_bytes = 3 * 1024 * 1024;
-    // A request's header must arrive within this from its first byte (slowloris); 431 above
-    // 64 KiB of header.
+    // A request's header must arrive within this from its first byte (slowloris).
     std::chrono::milliseconds header_timeout{32000};
+    size_t max_header_bytes = 64 * 1024;  // request line + headers; 431 above
+    // A watch that wrote less than this ago waits for the next shared flush tick, so a burst
+    // of events costs one write per watcher per interval (0: write every batch at once).
+    std::chrono::milliseconds watch_batch_interval{5};
     Clock* clock = nullptr;  // object timestamps; default RealClock
   };
 

@@ -377,7 +377,10 @@ struct RouteResult {
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(std::shared_ptr<ServerCore> core, HttpConfig cfg)
-      : core_(std::move(core)), cfg_(std::move(cfg)), ioc_(std::max(1, cfg_.threads)) {}
+      : core_(std::move(core)),
+        cfg_(std::move(cfg)),
+        ioc_(std::max(1, cfg_.threads)),
+        flush_timer_(ioc_) {}
 
   absl::Status Start();
   void Stop();
@@ -415,6 +418,30 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   }
   bool stopping() const { return stopping_; }
 
+  // Watch write coalescing: a watch that sent less than cfg().watch_batch_interval ago joins
+  // the next flush tick instead of writing at once. One timer serves every watch (armed only
+  // while some watch waits), so a burst of N events costs each watcher about
+  // burst-duration / interval writes instead of N, and a lone event is written at once.
+  void AtNextFlush(std::function<void()> fn) {
+    std::lock_guard lock(flush_mu_);
+    flush_pending_.push_back(std::move(fn));
+    if (flush_armed_) return;
+    flush_armed_ = true;
+    flush_timer_.expires_after(cfg_.watch_batch_interval);
+    std::weak_ptr<Impl> weak = shared_from_this();
+    flush_timer_.async_wait([weak](beast::error_code) {
+      auto self = weak.lock();
+      if (!self) return;
+      std::vector<std::function<void()>> fns;
+      {
+        std::lock_guard lock(self->flush_mu_);
+        fns.swap(self->flush_pending_);
+        self->flush_armed_ = false;
+      }
+      for (auto& f : fns) f();
+    });
+  }
+
  private:
   RouteResult HandleResource(const Request& req, const Route& route);
   absl::StatusOr<Json> ParseBody(const Request& req, bool allow_patch_types,
@@ -439,6 +466,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<bool> stopping_{false};
   std::mutex sessions_mu_;
   std::map<void*, std::function<void()>> sessions_;
+  std::mutex flush_mu_;
+  asio::steady_timer flush_timer_;  // guarded by flush_mu_ (waits only while flush_armed_)
+  bool flush_armed_ = false;
+  std::vector<std::function<void()>> flush_pending_;
   std::mutex openapi_mu_;
   uint64_t openapi_gen_ = 0;
   std::map<std::string, std::string> openapi_cache_;
@@ -705,9 +736,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     });
   }
 
-  void Pump() {
-    if (writing_ || closed_ || finishing_) return;
-    std::vector<WatchItem> items;
+  // Called when the watcher has items (and after each write). `flush`: from the flush tick.
+  void Pump(bool flush = false) {
+    if (flush) flush_scheduled_ = false;
+    if (writing_ || closed_ || finishing_ || flush_scheduled_) return;
+    auto interval = impl_->cfg().watch_batch_interval;
+    if (!flush && interval.count() > 0 && !watch_.watcher->closed() &&
+        std::chrono::steady_clock::now() - last_send_ < interval) {
+      // Sent just now: let more events gather until the next tick (the watcher does not
+      // notify again until it is drained).
+      flush_scheduled_ = true;
+      std::weak_ptr<Session> weak = this->shared_from_this();
+      auto exec = stream_.get_executor();
+      impl_->AtNextFlush([weak, exec] {
+        if (auto s = weak.lock()) asio::post(exec, [s] { s->Pump(true); });
+      });
+      return;
+    }
+    std::vector<WatchItem>& items = items_;  // reused: its capacity stays
+    items.clear();
     bool open = watch_.watcher->Drain(&items);
     if (!open) {
       if (watch_.watcher->close_reason() == Watcher::CloseReason::kDropped) {
@@ -718,7 +765,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return WriteOut();
     }
     if (items.empty()) return;
-    std::string data;
+    // The chunk is built in place in out_, whose capacity is kept across writes (no allocation
+    // per batch): a placeholder for the chunk-size line, the events, then the size is written.
+    constexpr size_t kSizeLine = 10;  // 8 hex digits + CRLF
+    std::string& data = out_;
+    data.assign(kSizeLine, ' ');
     const ResourceInfo& r = *watch_.resource;
     auto& api = impl_->core().api;
     for (const auto& it : items) {
@@ -738,7 +789,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                  {"apiVersion", "meta.k8s.io/v1"},
                  {"metadata", meta}};
         }
-        data += std::string(R"({"type":"BOOKMARK","object":)") + obj.dump() + "}\n";
+        data += R"({"type":"BOOKMARK","object":)";
+        data += obj.dump();
+        data += "}\n";
         continue;
       }
       ObjectPtr o = api.AtVersion(r, it.obj);
@@ -748,20 +801,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         Json table = BuildTable(r.resource, cols, {o->obj}, api.clock().WallNow(), watch_.include,
                                 !sent_columns_);
         sent_columns_ = true;
-        data += std::string(R"({"type":")") + type + R"(","object":)" + table.dump() + "}\n";
+        data += R"({"type":")";
+        data += type;
+        data += R"(","object":)";
+        data += table.dump();
+        data += "}\n";
       } else if (watch_.output == Output::kPartial) {
         Json pm = {{"kind", "PartialObjectMetadata"},
                    {"apiVersion", "meta.k8s.io/v1"},
                    {"metadata", o->obj["metadata"]}};
-        data += std::string(R"({"type":")") + type + R"(","object":)" + pm.dump() + "}\n";
+        data += R"({"type":")";
+        data += type;
+        data += R"(","object":)";
+        data += pm.dump();
+        data += "}\n";
       } else {
-        data += std::string(R"({"type":")") + type + R"(","object":)";
+        data += R"({"type":")";
+        data += type;
+        data += R"(","object":)";
         data += o->bytes;
         data += "}\n";
       }
     }
     impl_->core().faults.events_sent += items.size();
-    out_ = Chunk(data);
+    items.clear();
+    char hex[kSizeLine + 1];
+    snprintf(hex, sizeof(hex), "%08zx\r\n", data.size() - kSizeLine);
+    data.replace(0, kSizeLine, hex, kSizeLine);
+    data += "\r\n";
+    last_send_ = std::chrono::steady_clock::now();
     WriteOut();
   }
 
@@ -880,6 +948,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<bhttp::response_serializer<bhttp::empty_body>> sr_;
   RouteResult watch_;
   RouteResult log_;
+  std::vector<WatchItem> items_;
+  std::chrono::steady_clock::time_point last_send_{};
+  bool flush_scheduled_ = false;
   std::string out_;
   bool writing_ = false;
   bool finishing_ = false;

@@ -27,6 +27,9 @@ struct HttpConfig {
   std::map<std::string, std::string> tokens;  // bearer token -> user
   std::string admin_user;                     // may use /kfaas/faults over HTTPS
   std::chrono::seconds default_watch_timeout{1800};
+  // A watch that wrote less than this ago waits for the next shared flush tick, so events
+  // that arrive in a burst go out in one write per watcher (0: write every batch at once).
+  std::chrono::milliseconds watch_batch_interval{5};
 };
 
 class HttpServer {

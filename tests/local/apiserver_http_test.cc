@@ -1,7 +1,10 @@
 // The local API server over real HTTP(S) on loopback.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <set>
+#include <thread>
 
 #include "tests/local/apiserver_testutil.h"
 
@@ -171,6 +174,138 @@ TEST_F(HttpTest, TablesAndWatchStream) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["type"], "ERROR");
   EXPECT_EQ(events[0]["object"]["code"], 410);
+}
+
+// Events written in a burst reach every watcher exactly once and in order, however the server
+// coalesces them into writes (a watch that wrote less than watch_batch_interval ago waits for
+// the shared flush tick), in JSON and in Table form; a lone event after the burst still comes.
+TEST(HttpWatchBurst, EveryWatcherGetsEveryEventInOrder) {
+  for (int batch_ms : {0, 5, 50}) {
+    SCOPED_TRACE("watch_batch_interval " + std::to_string(batch_ms) + " ms");
+    TestServer ts(false, true, [&](local::ApiServer::Options& o) {
+      o.watch_batch_interval = std::chrono::milliseconds(batch_ms);
+    });
+    ASSERT_TRUE(ts.status.ok()) << ts.status;
+    uint16_t port = ts.server->insecure_port();
+    std::string rv = Request(port, "GET", "/api/v1/namespaces/default/configmaps")
+                         .json()["metadata"]["resourceVersion"];
+    constexpr int kObjects = 300;
+    constexpr int kWatchers = 6;
+    struct Seen {
+      std::vector<std::string> names;
+      std::vector<uint64_t> rvs;
+      int code = 0;
+    };
+    std::vector<Seen> seen(kWatchers);
+    std::vector<std::thread> watchers;
+    for (int w = 0; w < kWatchers; ++w) {
+      watchers.emplace_back([&, w] {
+        bool table = w % 2 == 1;
+        std::string target =
+            "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=" + rv +
+            "&allowWatchBookmarks=true";
+        auto on_line = [&, w, table](const std::string& line) {
+          Json ev = Json::parse(line);
+          if (ev["type"] == "BOOKMARK") return true;
+          std::string name = table ? ev["object"]["rows"][0]["cells"][0].get<std::string>()
+                                   : ev["object"]["metadata"]["name"].get<std::string>();
+          std::string v = table ? ev["object"]["rows"][0]["object"]["metadata"]["resourceVersion"]
+                                : ev["object"]["metadata"]["resourceVersion"];
+          seen[w].names.push_back(name);
+          seen[w].rvs.push_back(std::stoull(v));
+          return seen[w].names.size() < kObjects + 1;
+        };
+        if (!table) {
+          seen[w].code = testing::StreamLines(port, target, on_line, std::chrono::seconds(60));
+          return;
+        }
+        // Table output through the same stream reader, with the Table Accept header.
+        namespace asio = boost::asio;
+        namespace beast = boost::beast;
+        namespace bhttp = boost::beast::http;
+        asio::io_context ioc;
+        beast::tcp_stream s(ioc);
+        s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        s.expires_after(std::chrono::seconds(60));
+        bhttp::request<bhttp::empty_body> req(bhttp::verb::get, target, 11);
+        req.set(bhttp::field::host, "127.0.0.1");
+        req.set(bhttp::field::accept, "application/json;as=Table;v=v1;g=meta.k8s.io");
+        bhttp::write(s, req);
+        beast::flat_buffer buf;
+        bhttp::response_parser<bhttp::buffer_body> p;
+        bhttp::read_header(s, buf, p);
+        seen[w].code = p.get().result_int();
+        std::string pending;
+        char chunk[8192];
+        beast::error_code ec;
+        while (!p.is_done()) {
+          p.get().body().data = chunk;
+          p.get().body().size = sizeof(chunk);
+          bhttp::read_some(s, buf, p, ec);
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) break;
+          pending.append(chunk, sizeof(chunk) - p.get().body().size);
+          size_t nl;
+          while ((nl = pending.find('\n')) != std::string::npos) {
+            std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
+            if (!on_line(line)) return;
+          }
+        }
+      });
+    }
+    ASSERT_TRUE(
+        WaitFor([&] { return ts.server->open_watches() >= kWatchers; }, std::chrono::seconds(10)));
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 3; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = t; i < kObjects; i += 3) {
+          Request(port, "POST", "/api/v1/namespaces/default/configmaps",
+                  R"({"metadata":{"name":"cm-)" + std::to_string(i) + R"("}})");
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    // A lone write after the burst is delivered too (it may wait for at most one tick).
+    ASSERT_EQ(Request(port, "POST", "/api/v1/namespaces/default/configmaps",
+                      R"({"metadata":{"name":"last"}})")
+                  .code,
+              201);
+    for (auto& t : watchers) t.join();
+    for (int w = 0; w < kWatchers; ++w) {
+      SCOPED_TRACE("watcher " + std::to_string(w));
+      EXPECT_EQ(seen[w].code, 200);
+      ASSERT_EQ(seen[w].names.size(), static_cast<size_t>(kObjects + 1));
+      EXPECT_EQ(seen[w].names.back(), "last");
+      EXPECT_TRUE(std::is_sorted(seen[w].rvs.begin(), seen[w].rvs.end()));
+      EXPECT_EQ(std::adjacent_find(seen[w].rvs.begin(), seen[w].rvs.end()), seen[w].rvs.end());
+      std::set<std::string> unique(seen[w].names.begin(), seen[w].names.end());
+      EXPECT_EQ(unique.size(), static_cast<size_t>(kObjects + 1));
+      EXPECT_EQ(seen[w].rvs, seen[0].rvs);  // the same events, in the same order
+    }
+  }
+}
+
+// --max-header-bytes (ApiServer::Options::max_header_bytes): a request whose line + headers
+// exceed it gets 431 RequestHeaderFieldsTooLarge naming the limit; the server keeps serving.
+TEST(HttpHeaderLimit, ConfigurableLimitAnswers431) {
+  TestServer ts(false, true, [](local::ApiServer::Options& o) { o.max_header_bytes = 4096; });
+  ASSERT_TRUE(ts.status.ok()) << ts.status;
+  uint16_t port = ts.server->insecure_port();
+  auto ok = Request(port, "GET", "/version", "", {{"X-Pad", std::string(2500, 'a')}});
+  EXPECT_EQ(ok.code, 200) << ok.error;
+  auto big = Request(port, "GET", "/version", "", {{"X-Pad", std::string(6000, 'a')}});
+  EXPECT_EQ(big.code, 431) << big.error << big.body;
+  EXPECT_EQ(big.json()["reason"], "RequestHeaderFieldsTooLarge") << big.body;
+  EXPECT_NE(big.json()["message"].get<std::string>().find("4096"), std::string::npos) << big.body;
+  EXPECT_EQ(Request(port, "GET", "/version").code, 200);
+  // The default (64 KiB) takes the 6000-byte header.
+  TestServer def(false, true);
+  ASSERT_TRUE(def.status.ok()) << def.status;
+  EXPECT_EQ(Request(def.server->insecure_port(), "GET", "/version", "",
+                    {{"X-Pad", std::string(6000, 'a')}})
+                .code,
+            200);
 }
 
 TEST_F(HttpTest, FaultEndpoint) {

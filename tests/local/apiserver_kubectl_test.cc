@@ -242,16 +242,25 @@ TEST(KfaasLocalProcess, StartsServesAndStopsOnSigterm) {
     dup2(fd, 1);
     dup2(fd, 2);
     execl(bin.c_str(), bin.c_str(), ("--home=" + dir.path() + "/home").c_str(), "--secure-port=0",
-          "--insecure-port=auto", ("--preload=" + crd).c_str(), nullptr);
+          "--insecure-port=auto", ("--preload=" + crd).c_str(), "--max-header-bytes=8192",
+          "--watch-batch-ms=2", nullptr);
     _exit(127);
   }
   ASSERT_GT(pid, 0);
   std::string state = dir.path() + "/home/apiserver.json";
   bool up = WaitFor([&] { return std::filesystem::exists(state); }, std::chrono::seconds(30));
   testing::CommandResult r;
+  int small_header = 0, big_header = 0;
   if (up) {
     r = testing::Run("HOME=" + dir.path() + " KUBECONFIG= kubectl --kubeconfig=" + dir.path() +
                      "/home/kubeconfig --cache-dir=" + dir.path() + "/cache get crd");
+    // --max-header-bytes=8192: a 10 KB header gets 431.
+    auto port =
+        static_cast<uint16_t>(Json::parse(testing::ReadText(state))["insecurePort"].get<int>());
+    small_header =
+        testing::Request(port, "GET", "/version", "", {{"X-Pad", std::string(4000, 'a')}}).code;
+    big_header =
+        testing::Request(port, "GET", "/version", "", {{"X-Pad", std::string(10000, 'a')}}).code;
   }
   kill(pid, SIGTERM);
   int st = 0;
@@ -259,6 +268,8 @@ TEST(KfaasLocalProcess, StartsServesAndStopsOnSigterm) {
   ASSERT_TRUE(up) << testing::ReadText(dir.path() + "/kfaas-local.log");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("widgets.example.com"), std::string::npos) << r.output;
+  EXPECT_EQ(small_header, 200);
+  EXPECT_EQ(big_header, 431);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
       << testing::ReadText(dir.path() + "/kfaas-local.log");
 }
