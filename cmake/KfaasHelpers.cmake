@@ -29,6 +29,13 @@ function(kfaas_test)
   endif()
   target_link_libraries(${A_NAME} PRIVATE kfaas_test_env ${A_DEPS} GTest::gmock GTest::gtest
                                           GTest::gtest_main)
+  # kfaas_fast_tests builds every unit and integration test (hack/sanitize.sh asan).
+  if(NOT "e2e" IN_LIST A_LABELS)
+    if(NOT TARGET kfaas_fast_tests)
+      add_custom_target(kfaas_fast_tests)
+    endif()
+    add_dependencies(kfaas_fast_tests ${A_NAME})
+  endif()
   gtest_discover_tests(${A_NAME}
     DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})

@@ -5,6 +5,7 @@
 #   hack/test.sh -L unit          # extra arguments go to ctest (-R regex, -L label, ...)
 #   KFAAS_SANITIZE=asan hack/test.sh   # ASan+UBSan build in build-asan/ (also: tsan)
 #   KFAAS_BUILD_DIR=/tmp/b hack/test.sh
+#   KFAAS_TARGETS="a b" hack/test.sh -R x    # build only these targets (hack/sanitize.sh uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,7 +25,9 @@ echo "==> configure ($build)"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKFAAS_SANITIZE="$sanitize" >/dev/null
 echo "==> build"
-cmake --build "$build" -j "$jobs"
+targets=()
+for t in ${KFAAS_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$jobs" "${targets[@]}"
 echo "==> test"
 cd "$build"
 # Tests get a private HOME so kubectl's discovery cache and kfaas' kubeconfig never leak between

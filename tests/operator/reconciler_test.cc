@@ -306,8 +306,9 @@ TEST(Reconcile, Table) {
                        "registry.example.com/hello:2");
              // Server-defaulted fields outside our template survive the update.
              EXPECT_EQ(d["spec"]["revisionHistoryLimit"], 10);
-             EXPECT_EQ(Fn(c)["status"]["observedGeneration"], 2);
-             for (const auto& cond : Fn(c)["status"]["conditions"]) {
+             Json fn = Fn(c);  // a named copy: a range-for over a temporary's member dangles
+             EXPECT_EQ(fn["status"]["observedGeneration"], 2);
+             for (const auto& cond : fn["status"]["conditions"]) {
                EXPECT_EQ(cond["observedGeneration"], 2);
                EXPECT_EQ(cond["lastTransitionTime"], kOldTime) << "status did not change";
              }
