@@ -50,6 +50,10 @@ absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) 
      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     ("context", po::value(&o.context)->default_value(""), "kubeconfig context")
     ("namespace", po::value(&o.ns)->default_value(""), "namespace to watch (default: all)")
+    ("watch-pods", po::value(&o.watch_pods)->default_value(o.watch_pods),
+     "watch the functions' Pods (label kfaas.dev/function) to probe a starting instance as soon "
+     "as its address is known, before its EndpointSlice arrives (needs pods list/watch; false: "
+     "EndpointSlices only)")
     ("domain", po::value(&o.domain)->default_value(o.domain), "domain of function hosts")
     ("max-concurrency", po::value(&o.max_concurrency)->default_value(o.max_concurrency),
      "cluster-wide requests in flight; 429 above")
@@ -149,7 +153,7 @@ int Run(const AppOptions& o) {
       return 1;
     }
     client = *c;
-    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns);
+    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns, o.watch_pods);
     scaler = std::make_unique<KubeScaler>(client, ks->deployments(), &worker);
     reporter = std::make_unique<KubeColdStartReporter>(client, &worker);
     source = std::move(ks);
