@@ -10,6 +10,7 @@
 
 #include "activator/app/static_source.h"
 #include "activator/core/registry.h"
+#include "activator/kube/beast_transport.h"
 #include "activator/kube/kube_adapters.h"
 #include "activator/net/prober.h"
 #include "activator/net/proxy_server.h"
@@ -123,7 +124,8 @@ int Run(const AppOptions& o) {
   ActivatorMetrics am(registry);
   GlobalCounters global;
   net::AsioProber prober;
-  AsyncWorker worker;
+  AsyncWorker worker;        // cold-start status reports
+  AsyncWorker scale_worker;  // /scale writes only: never queued behind other writes
 
   std::shared_ptr<kube::Client> client;
   std::unique_ptr<UpdateSource> source;
@@ -153,8 +155,37 @@ int Run(const AppOptions& o) {
       return 1;
     }
     client = *c;
+    // The scale write starts every cold start: its own client, on one connection to the API
+    // server opened in advance and used synchronously by the scale writer's thread (no I/O pool
+    // hops). cpprestsdk stays for everything else.
+    std::shared_ptr<kube::Client> scale_client = client;
+    {
+      const kube::RestConfig& rc = (*c)->config();
+      kube::TransportConfig tc;
+      tc.base_url = rc.host;
+      tc.ca_pem = rc.ca_pem;
+      tc.client_cert_pem = rc.client_cert_pem;
+      tc.client_key_pem = rc.client_key_pem;
+      tc.tls_server_name = rc.tls_server_name;
+      tc.insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
+      tc.timeout = rc.timeout;
+      auto bt = BeastTransport::New(tc);
+      absl::StatusOr<std::shared_ptr<kube::RestClient>> sc =
+          bt.ok() ? kube::RestClient::New(rc, *bt) : bt.status();
+      if (sc.ok()) {
+        scale_client = *sc;
+        scale_worker.Post([t = *bt] {
+          if (auto st = t->Warm(); !st.ok()) {
+            KFAAS_LOG(WARNING) << "opening the scale writer's connection: " << st.message()
+                               << " (retried on the first write)";
+          }
+        });
+      } else {
+        KFAAS_LOG(WARNING) << "scale writes use the shared client: " << sc.status().message();
+      }
+    }
     auto ks = std::make_unique<KubeUpdateSource>(client, o.ns, o.watch_pods);
-    scaler = std::make_unique<KubeScaler>(client, ks->deployments(), &worker);
+    scaler = std::make_unique<KubeScaler>(scale_client, ks->deployments(), &scale_worker);
     reporter = std::make_unique<KubeColdStartReporter>(client, &worker);
     source = std::move(ks);
   }
@@ -301,6 +332,7 @@ int Run(const AppOptions& o) {
   if (grpc_server) grpc_server->Stop();
   // The worker's queued API writes call back into the registry and read the informers: finish
   // them while both exist (the worker is declared first, so it would be destroyed last).
+  scale_worker.Shutdown();
   worker.Shutdown();
   source->Stop();
   admin.Stop();
