@@ -112,13 +112,12 @@ class BeastTransport::Impl {
           asio::buffer(cfg_.client_cert_pem.data(), cfg_.client_cert_pem.size()), ec);
       if (!ec) {
         ssl_ctx_->use_private_key(
-            asio::buffer(cfg_.client_key_pem.data(), cfg_.client_key_pem.size()),
-            ssl::context::pem, ec);
+            asio::buffer(cfg_.client_key_pem.data(), cfg_.client_key_pem.size()), ssl::context::pem,
+            ec);
       }
       if (ec) return absl::InvalidArgumentError("client certificate/key: " + ec.message());
     }
-    ssl_ctx_->set_verify_mode(cfg_.insecure_skip_tls_verify ? ssl::verify_none
-                                                            : ssl::verify_peer);
+    ssl_ctx_->set_verify_mode(cfg_.insecure_skip_tls_verify ? ssl::verify_none : ssl::verify_peer);
     return absl::OkStatus();
   }
 

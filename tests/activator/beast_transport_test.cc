@@ -15,10 +15,10 @@
 namespace kfaas::activator {
 namespace {
 
-using ::testing::HasSubstr;
 using kube::testing::TestRequest;
 using kube::testing::TestResponse;
 using kube::testing::TestServer;
+using ::testing::HasSubstr;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
