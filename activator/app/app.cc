@@ -157,10 +157,11 @@ int Run(const AppOptions& o) {
     client = *c;
     // The scale write starts every cold start: its own client, on one connection to the API
     // server opened in advance and used synchronously by the scale writer's thread (no I/O pool
-    // hops). cpprestsdk stays for everything else.
-    std::shared_ptr<kube::Client> scale_client = client;
-    {
-      const kube::RestConfig& rc = (*c)->config();
+    // hops). The pod watch (a starting instance's address) also reads its stream directly on the
+    // informer's thread. cpprestsdk stays for everything else.
+    const kube::RestConfig& rc = (*c)->config();
+    auto beast_client = [&rc](std::shared_ptr<BeastTransport>* transport)
+        -> absl::StatusOr<std::shared_ptr<kube::Client>> {
       kube::TransportConfig tc;
       tc.base_url = rc.host;
       tc.ca_pem = rc.ca_pem;
@@ -170,21 +171,27 @@ int Run(const AppOptions& o) {
       tc.insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
       tc.timeout = rc.timeout;
       auto bt = BeastTransport::New(tc);
-      absl::StatusOr<std::shared_ptr<kube::RestClient>> sc =
-          bt.ok() ? kube::RestClient::New(rc, *bt) : bt.status();
-      if (sc.ok()) {
-        scale_client = *sc;
-        scale_worker.Post([t = *bt] {
-          if (auto st = t->Warm(); !st.ok()) {
-            KFAAS_LOG(WARNING) << "opening the scale writer's connection: " << st.message()
-                               << " (retried on the first write)";
-          }
-        });
-      } else {
-        KFAAS_LOG(WARNING) << "scale writes use the shared client: " << sc.status().message();
-      }
+      if (!bt.ok()) return bt.status();
+      auto sc = kube::RestClient::New(rc, *bt);
+      if (!sc.ok()) return sc.status();
+      if (transport) *transport = *bt;
+      return std::shared_ptr<kube::Client>(*sc);
+    };
+    std::shared_ptr<kube::Client> scale_client = client, pods_client = client;
+    std::shared_ptr<BeastTransport> scale_transport;
+    if (auto sc = beast_client(&scale_transport); sc.ok()) {
+      scale_client = *sc;
+      scale_worker.Post([t = scale_transport] {
+        if (auto st = t->Warm(); !st.ok()) {
+          KFAAS_LOG(WARNING) << "opening the scale writer's connection: " << st.message()
+                             << " (retried on the first write)";
+        }
+      });
+    } else {
+      KFAAS_LOG(WARNING) << "scale writes use the shared client: " << sc.status().message();
     }
-    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns, o.watch_pods);
+    if (auto pc = beast_client(nullptr); pc.ok()) pods_client = *pc;
+    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns, o.watch_pods, pods_client);
     scaler = std::make_unique<KubeScaler>(scale_client, ks->deployments(), &scale_worker);
     reporter = std::make_unique<KubeColdStartReporter>(client, &worker);
     source = std::move(ks);

@@ -6,9 +6,11 @@
 #include <openssl/x509.h>
 #include <poll.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
@@ -91,83 +93,21 @@ absl::Status AddCas(ssl::context& ctx, const std::string& pem) {
 
 }  // namespace
 
-class BeastTransport::Impl {
+// One HTTP(S) connection driven synchronously: every operation runs the private io_context
+// until it completes (timeouts through beast::tcp_stream's expiry).
+class Conn {
  public:
-  Impl(kube::TransportConfig cfg, Url url) : cfg_(std::move(cfg)), url_(std::move(url)) {}
+  Conn(const kube::TransportConfig& cfg, const Url& url, ssl::context* ssl_ctx)
+      : cfg_(cfg), url_(url), ssl_ctx_(ssl_ctx) {}
+  ~Conn() { Close(); }
 
-  absl::Status Init() {
-    if (!url_.tls) return absl::OkStatus();
-    ssl_ctx_.emplace(ssl::context::tls_client);
-    ssl_ctx_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                          ssl::context::no_tlsv1_1);
-    error_code ec;
-    if (cfg_.ca_pem.empty()) {
-      ssl_ctx_->set_default_verify_paths(ec);
-    } else if (auto st = AddCas(*ssl_ctx_, cfg_.ca_pem); !st.ok()) {
-      return st;
-    }
-    if (!cfg_.client_cert_pem.empty()) {
-      ssl_ctx_->use_certificate_chain(
-          asio::buffer(cfg_.client_cert_pem.data(), cfg_.client_cert_pem.size()), ec);
-      if (!ec) {
-        ssl_ctx_->use_private_key(
-            asio::buffer(cfg_.client_key_pem.data(), cfg_.client_key_pem.size()), ssl::context::pem,
-            ec);
-      }
-      if (ec) return absl::InvalidArgumentError("client certificate/key: " + ec.message());
-    }
-    ssl_ctx_->set_verify_mode(cfg_.insecure_skip_tls_verify ? ssl::verify_none : ssl::verify_peer);
-    return absl::OkStatus();
-  }
-
-  absl::Status Warm() {
-    std::lock_guard<std::mutex> l(mu_);
-    if (Usable()) return absl::OkStatus();
-    return Connect(cfg_.timeout);
-  }
-
-  absl::StatusOr<kube::HttpResponse> RoundTrip(const kube::HttpRequest& req) {
-    std::lock_guard<std::mutex> l(mu_);
-    Duration timeout = req.timeout.count() > 0 ? req.timeout : cfg_.timeout;
-    for (int attempt = 0;; ++attempt) {
-      bool reused = Usable();
-      if (!reused) {
-        if (auto st = Connect(timeout); !st.ok()) return st;
-      }
-      bool got_bytes = false;
-      auto r = Exchange(req, timeout, &got_bytes);
-      if (r.ok()) return r;
-      Close();
-      // A reused connection the server had just closed: nothing was processed, try a fresh one.
-      if (reused && !got_bytes && attempt == 0) continue;
-      return r.status();
-    }
-  }
-
-  int64_t connections() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return opened_;
-  }
-
- private:
-  // Runs the io_context until the pending operation completes.
-  void RunUntilDone() {
-    ioc_.restart();
-    ioc_.run();
-  }
-
-  tcp::socket::native_handle_type Fd() {
-    if (tls_) return beast::get_lowest_layer(*tls_).socket().native_handle();
-    return plain_->socket().native_handle();
-  }
+  bool IsOpen() const { return tls_.has_value() || plain_.has_value(); }
 
   // Open, and the server has not closed it (nor sent anything unasked) meanwhile.
   bool Usable() {
-    if (!tls_ && !plain_) return false;
+    if (!IsOpen()) return false;
     pollfd p{Fd(), POLLIN, 0};
-    int n = ::poll(&p, 1, 0);
-    if (n == 0) return true;
+    if (::poll(&p, 1, 0) == 0) return true;
     Close();
     return false;
   }
@@ -179,6 +119,13 @@ class BeastTransport::Impl {
     tls_.reset();
     plain_.reset();
   }
+
+  // Thread-safe: makes a blocked operation return promptly (and every later one fail).
+  void Cancel() {
+    cancelled_.store(true);
+    asio::post(ioc_, [this] { Close(); });
+  }
+  bool cancelled() const { return cancelled_.load(); }
 
   std::string Where() const { return cfg_.base_url; }
 
@@ -198,7 +145,6 @@ class BeastTransport::Impl {
     if (!url_.tls) {
       stream.expires_never();
       plain_.emplace(std::move(stream));
-      ++opened_;
       return absl::OkStatus();
     }
     tls_.emplace(std::move(stream), *ssl_ctx_);
@@ -218,14 +164,10 @@ class BeastTransport::Impl {
       return kube::NotSentError("TLS handshake with " + Where() + ": " + hec.message());
     }
     beast::get_lowest_layer(*tls_).expires_never();
-    ++opened_;
     return absl::OkStatus();
   }
 
-  template <class Stream>
-  absl::StatusOr<kube::HttpResponse> ExchangeOn(Stream& stream, beast::tcp_stream& lowest,
-                                                const kube::HttpRequest& in, Duration timeout,
-                                                bool* got_bytes) {
+  absl::Status Write(const kube::HttpRequest& in, Duration timeout) {
     http::request<http::string_body> req;
     req.method_string(in.method);
     req.target(url_.prefix + in.target);
@@ -234,50 +176,253 @@ class BeastTransport::Impl {
     for (const auto& [k, v] : in.headers) req.set(k, v);
     req.body() = in.body;
     req.prepare_payload();
-    lowest.expires_after(timeout);
-    error_code wec;
-    http::async_write(stream, req, [&](error_code e, size_t) { wec = e; });
-    RunUntilDone();
-    if (wec) {
-      return absl::UnavailableError(in.method + " " + Where() + in.target + ": " + wec.message());
-    }
+    buffer_.clear();
+    error_code ec;
+    With([&](auto& stream, beast::tcp_stream& lowest) {
+      lowest.expires_after(timeout);
+      http::async_write(stream, req, [&](error_code e, size_t) { ec = e; });
+    });
+    if (ec)
+      return absl::UnavailableError(in.method + " " + Where() + in.target + ": " + ec.message());
+    return absl::OkStatus();
+  }
+
+  // Reads a whole response. *got_bytes: any of it arrived.
+  absl::StatusOr<kube::HttpResponse> ReadResponse(const kube::HttpRequest& in, Duration timeout,
+                                                  bool* got_bytes) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64u << 20);
     parser.header_limit(1u << 20);
-    error_code rec;
-    http::async_read(stream, buffer_, parser, [&](error_code e, size_t) { rec = e; });
-    RunUntilDone();
-    lowest.expires_never();
+    error_code ec;
+    With([&](auto& stream, beast::tcp_stream& lowest) {
+      lowest.expires_after(timeout);
+      http::async_read(stream, buffer_, parser, [&](error_code e, size_t) { ec = e; });
+    });
     *got_bytes = parser.got_some() || buffer_.size() > 0;
-    if (rec) {
-      return absl::UnavailableError(in.method + " " + Where() + in.target + ": " + rec.message());
-    }
+    if (ec)
+      return absl::UnavailableError(in.method + " " + Where() + in.target + ": " + ec.message());
     auto res = parser.release();
-    kube::HttpResponse out;
-    out.status = res.result_int();
-    for (const auto& f : res) {
-      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    }
+    kube::HttpResponse out = Headers(res);
     out.body = std::move(res.body());
     if (!res.keep_alive()) Close();
     return out;
   }
 
-  absl::StatusOr<kube::HttpResponse> Exchange(const kube::HttpRequest& req, Duration timeout,
-                                              bool* got_bytes) {
-    buffer_.clear();
-    if (tls_) return ExchangeOn(*tls_, beast::get_lowest_layer(*tls_), req, timeout, got_bytes);
-    return ExchangeOn(*plain_, *plain_, req, timeout, got_bytes);
+  // Streams: the header, then body pieces as they arrive.
+  absl::Status ReadHeader(http::response_parser<http::buffer_body>& parser, Duration timeout) {
+    error_code ec;
+    With([&](auto& stream, beast::tcp_stream& lowest) {
+      lowest.expires_after(timeout);
+      http::async_read_header(stream, buffer_, parser, [&](error_code e, size_t) { ec = e; });
+    });
+    if (ec)
+      return absl::UnavailableError("reading a response from " + Where() + ": " + ec.message());
+    return absl::OkStatus();
+  }
+  // Returns the number of body bytes put in `data` (0 with OK at the end of the body).
+  absl::StatusOr<size_t> ReadSome(http::response_parser<http::buffer_body>& parser, char* data,
+                                  size_t size, Duration timeout) {
+    while (!parser.is_done()) {
+      if (cancelled()) return absl::CancelledError("cancelled");
+      parser.get().body().data = data;
+      parser.get().body().size = size;
+      error_code ec;
+      With([&](auto& stream, beast::tcp_stream& lowest) {
+        lowest.expires_after(timeout);
+        http::async_read_some(stream, buffer_, parser, [&](error_code e, size_t) { ec = e; });
+      });
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        if (cancelled()) return absl::CancelledError("cancelled");
+        return absl::UnavailableError("reading a stream from " + Where() + ": " + ec.message());
+      }
+      size_t n = size - parser.get().body().size;
+      if (n > 0) return n;
+    }
+    return size_t{0};
   }
 
-  const kube::TransportConfig cfg_;
-  const Url url_;
-  mutable std::mutex mu_;
+  template <class Body>
+  static kube::HttpResponse Headers(const http::response<Body>& res) {
+    kube::HttpResponse out;
+    out.status = res.result_int();
+    for (const auto& f : res) {
+      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    return out;
+  }
+
+ private:
+  // Starts an operation on the open stream (TLS or plain) and runs it to completion.
+  template <class Start>
+  void With(Start&& start) {
+    if (tls_) {
+      start(*tls_, beast::get_lowest_layer(*tls_));
+    } else if (plain_) {
+      start(*plain_, *plain_);
+    } else {
+      return;
+    }
+    RunUntilDone();
+    if (tls_) beast::get_lowest_layer(*tls_).expires_never();
+    if (plain_) plain_->expires_never();
+  }
+
+  void RunUntilDone() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  tcp::socket::native_handle_type Fd() {
+    if (tls_) return beast::get_lowest_layer(*tls_).socket().native_handle();
+    return plain_->socket().native_handle();
+  }
+
+  const kube::TransportConfig& cfg_;
+  const Url& url_;
+  ssl::context* ssl_ctx_;
   asio::io_context ioc_{1};
-  std::optional<ssl::context> ssl_ctx_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   std::optional<beast::tcp_stream> plain_;
   beast::flat_buffer buffer_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// A streamed response on its own connection.
+class BeastStream : public kube::ResponseStream {
+ public:
+  BeastStream(std::unique_ptr<Conn> conn, Duration timeout)
+      : conn_(std::move(conn)), timeout_(timeout) {
+    parser_.body_limit(boost::none);
+    parser_.header_limit(1u << 20);
+  }
+  absl::Status Start(const kube::HttpRequest& req) {
+    if (auto st = conn_->Write(req, timeout_); !st.ok()) return st;
+    if (auto st = conn_->ReadHeader(parser_, timeout_); !st.ok()) return st;
+    head_ = Conn::Headers(parser_.get());
+    return absl::OkStatus();
+  }
+  int status() const override { return head_.status; }
+  std::string Header(std::string_view name) const override { return head_.Header(name); }
+  bool Read(std::string* chunk) override {
+    if (done_) return false;
+    char buf[64 * 1024];
+    auto n = conn_->ReadSome(parser_, buf, sizeof(buf), timeout_);
+    if (!n.ok() || *n == 0) {
+      done_ = true;
+      std::lock_guard<std::mutex> l(mu_);
+      if (!n.ok() && !conn_->cancelled()) error_ = n.status();
+      return false;
+    }
+    chunk->assign(buf, *n);
+    return true;
+  }
+  void Cancel() override { conn_->Cancel(); }
+  absl::Status error() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return error_;
+  }
+
+ private:
+  std::unique_ptr<Conn> conn_;
+  const Duration timeout_;
+  http::response_parser<http::buffer_body> parser_;
+  kube::HttpResponse head_;
+  bool done_ = false;
+  mutable std::mutex mu_;
+  absl::Status error_;
+};
+
+class BeastTransport::Impl {
+ public:
+  Impl(kube::TransportConfig cfg, Url url) : cfg_(std::move(cfg)), url_(std::move(url)) {}
+
+  absl::Status Init() {
+    if (url_.tls) {
+      ssl_ctx_.emplace(ssl::context::tls_client);
+      ssl_ctx_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                            ssl::context::no_tlsv1_1);
+      error_code ec;
+      if (cfg_.ca_pem.empty()) {
+        ssl_ctx_->set_default_verify_paths(ec);
+      } else if (auto st = AddCas(*ssl_ctx_, cfg_.ca_pem); !st.ok()) {
+        return st;
+      }
+      if (!cfg_.client_cert_pem.empty()) {
+        ssl_ctx_->use_certificate_chain(
+            asio::buffer(cfg_.client_cert_pem.data(), cfg_.client_cert_pem.size()), ec);
+        if (!ec) {
+          ssl_ctx_->use_private_key(
+              asio::buffer(cfg_.client_key_pem.data(), cfg_.client_key_pem.size()),
+              ssl::context::pem, ec);
+        }
+        if (ec) return absl::InvalidArgumentError("client certificate/key: " + ec.message());
+      }
+      ssl_ctx_->set_verify_mode(cfg_.insecure_skip_tls_verify ? ssl::verify_none
+                                                              : ssl::verify_peer);
+    }
+    conn_ = NewConn();
+    return absl::OkStatus();
+  }
+
+  std::unique_ptr<Conn> NewConn() {
+    return std::make_unique<Conn>(cfg_, url_, ssl_ctx_ ? &*ssl_ctx_ : nullptr);
+  }
+
+  absl::Status Warm() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (conn_->Usable()) return absl::OkStatus();
+    auto st = conn_->Connect(cfg_.timeout);
+    if (st.ok()) ++opened_;
+    return st;
+  }
+
+  absl::StatusOr<kube::HttpResponse> RoundTrip(const kube::HttpRequest& req) {
+    std::lock_guard<std::mutex> l(mu_);
+    Duration timeout = req.timeout.count() > 0 ? req.timeout : cfg_.timeout;
+    for (int attempt = 0;; ++attempt) {
+      bool reused = conn_->Usable();
+      if (!reused) {
+        if (auto st = conn_->Connect(timeout); !st.ok()) return st;
+        ++opened_;
+      }
+      bool got_bytes = false;
+      absl::Status st = conn_->Write(req, timeout);
+      absl::StatusOr<kube::HttpResponse> r =
+          st.ok() ? conn_->ReadResponse(req, timeout, &got_bytes) : st;
+      if (r.ok()) return r;
+      conn_->Close();
+      // A reused connection the server had just closed: nothing was processed, try a fresh one.
+      if (reused && !got_bytes && attempt == 0) continue;
+      return r.status();
+    }
+  }
+
+  absl::StatusOr<std::unique_ptr<kube::ResponseStream>> Stream(const kube::HttpRequest& req) {
+    Duration timeout = req.timeout.count() > 0 ? req.timeout : cfg_.timeout;
+    auto conn = NewConn();
+    if (auto st = conn->Connect(std::min(timeout, cfg_.timeout)); !st.ok()) return st;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++opened_;
+    }
+    auto s = std::make_unique<BeastStream>(std::move(conn), timeout);
+    if (auto st = s->Start(req); !st.ok()) return st;
+    return std::unique_ptr<kube::ResponseStream>(std::move(s));
+  }
+
+  int64_t connections() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return opened_;
+  }
+
+ private:
+  const kube::TransportConfig cfg_;
+  const Url url_;
+  std::optional<ssl::context> ssl_ctx_;
+  mutable std::mutex mu_;
+  std::unique_ptr<Conn> conn_;  // RoundTrip's persistent connection
   int64_t opened_ = 0;
 };
 
@@ -299,8 +444,7 @@ absl::StatusOr<kube::HttpResponse> BeastTransport::RoundTrip(const kube::HttpReq
 
 absl::StatusOr<std::unique_ptr<kube::ResponseStream>> BeastTransport::Stream(
     const kube::HttpRequest& req) {
-  return absl::UnimplementedError("BeastTransport does not stream (" + req.method + " " +
-                                  req.target + "): it carries single requests only");
+  return impl_->Stream(req);
 }
 
 absl::Status BeastTransport::Warm() { return impl_->Warm(); }

@@ -96,7 +96,7 @@ void KubeColdStartReporter::Report(const ColdStartRecord& record) {
 }
 
 KubeUpdateSource::KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns,
-                                   bool watch_pods) {
+                                   bool watch_pods, std::shared_ptr<kube::Client> pods_client) {
   kube::InformerOptions fo;
   fo.ns = ns;
   functions_ = std::make_unique<kube::Informer>(client, kube::resources::kFunctions, fo);
@@ -107,7 +107,8 @@ KubeUpdateSource::KubeUpdateSource(std::shared_ptr<kube::Client> client, std::st
   if (watch_pods) {
     kube::InformerOptions po = fo;
     po.label_selector = kFunctionLabel;
-    pods_ = std::make_unique<kube::Informer>(client, kube::resources::kPods, po);
+    pods_ = std::make_unique<kube::Informer>(pods_client ? pods_client : client,
+                                             kube::resources::kPods, po);
   }
 }
 

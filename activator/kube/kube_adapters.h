@@ -73,7 +73,10 @@ class KubeUpdateSource : public UpdateSource {
  public:
   // `ns` "" watches all namespaces. `watch_pods` false: no pod informer (instances appear
   // with their EndpointSlices only; the activator then needs no pods list/watch permission).
-  KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns, bool watch_pods = true);
+  // `pods_client` (optional) carries the pod watch (e.g. a client on BeastTransport, whose
+  // stream is read by the informer's own thread: one thread hop less than cpprestsdk's).
+  KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns, bool watch_pods = true,
+                   std::shared_ptr<kube::Client> pods_client = nullptr);
   ~KubeUpdateSource() override;
   void Start(UpdateSink* sink) override;
   void Stop() override;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "common/kube/rest_client.h"
 #include "tests/common/kube_test_server.h"
@@ -129,8 +130,59 @@ TEST_F(BeastTransportTest, RefusesServersItCannotVerify) {
   EXPECT_FALSE(BeastTransport::New(tc).ok());
   tc = Tls("ftp://127.0.0.1:1");
   EXPECT_FALSE(BeastTransport::New(tc).ok());
-  // Watches are not its job.
-  EXPECT_FALSE((*insecure)->Stream(Patch()).ok());
+}
+
+TEST_F(BeastTransportTest, StreamsChunksOnTheirOwnConnectionAndCancel) {
+  std::atomic<bool> release{false};
+  TestServer::Options opts;
+  opts.tls = true;
+  opts.pki = pki_;
+  TestServer server(
+      [&](const TestRequest& req) {
+        TestResponse r;
+        if (req.path == "/watch") {
+          r.stream = [&](kube::testing::ChunkWriter& w) {
+            w.Write("{\"type\":\"ADDED\"}\n");
+            w.Write("{\"type\":\"MODIFIED\"}\n");
+            if (req.query.count("end")) return;
+            while (!release.load() && !w.Closed()) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+          };
+        } else {
+          r.body = "{}";
+        }
+        return r;
+      },
+      opts);
+  auto t = BeastTransport::New(Tls(server.url()));
+  ASSERT_TRUE(t.ok());
+  kube::HttpRequest req;
+  req.method = "GET";
+  req.target = "/watch?end=1";
+  auto s = (*t)->Stream(req);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->status(), 200);
+  std::string all, chunk;
+  while ((*s)->Read(&chunk)) all += chunk;
+  EXPECT_TRUE((*s)->error().ok()) << (*s)->error();
+  EXPECT_EQ(all, "{\"type\":\"ADDED\"}\n{\"type\":\"MODIFIED\"}\n");
+  // A stream that stays open: Cancel() from another thread ends a blocked Read() promptly.
+  req.target = "/watch";
+  s = (*t)->Stream(req);
+  ASSERT_TRUE(s.ok()) << s.status();
+  all.clear();
+  while (all.find("MODIFIED") == std::string::npos && (*s)->Read(&chunk)) all += chunk;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (*s)->Cancel();
+  });
+  EXPECT_FALSE((*s)->Read(&chunk));
+  canceller.join();
+  release.store(true);
+  // Single requests still go on the persistent connection, in parallel with streams.
+  req.target = "/version";
+  EXPECT_TRUE((*t)->RoundTrip(req).ok());
 }
 
 TEST_F(BeastTransportTest, RestClientScalePatchOverPlainHttp) {
