@@ -103,11 +103,15 @@ class Conn {
 
   bool IsOpen() const { return tls_.has_value() || plain_.has_value(); }
 
-  // Open, and the server has not closed it (nor sent anything unasked) meanwhile.
+  // Open, and the server has not closed it meanwhile (nor, on plain HTTP, sent anything
+  // unasked). A TLS 1.3 server sends session tickets after the handshake: readable bytes on a
+  // TLS connection are fine (OpenSSL consumes them on the next read), a FIN or reset is not.
   bool Usable() {
     if (!IsOpen()) return false;
-    pollfd p{Fd(), POLLIN, 0};
+    pollfd p{Fd(), POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) == 0) return true;
+    bool dead = (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+    if (!dead && tls_) return true;
     Close();
     return false;
   }
