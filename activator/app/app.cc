@@ -131,6 +131,7 @@ int Run(const AppOptions& o) {
   std::unique_ptr<UpdateSource> source;
   std::unique_ptr<Scaler> scaler;
   std::unique_ptr<ColdStartReporter> reporter;
+  std::shared_ptr<BeastTransport> scale_transport;  // kept open (re-opened) by the ticker
   if (!o.static_file.empty()) {
     auto fs = std::make_unique<FileUpdateSource>(o.static_file);
     if (auto st = fs->Load(); !st.ok()) {
@@ -178,7 +179,6 @@ int Run(const AppOptions& o) {
       return std::shared_ptr<kube::Client>(*sc);
     };
     std::shared_ptr<kube::Client> scale_client = client, pods_client = client;
-    std::shared_ptr<BeastTransport> scale_transport;
     if (auto sc = beast_client(&scale_transport); sc.ok()) {
       scale_client = *sc;
       scale_worker.Post([t = scale_transport] {
@@ -317,11 +317,17 @@ int Run(const AppOptions& o) {
   bool stop_ticks = false;
   std::thread ticker([&] {
     std::unique_lock<std::mutex> l(tick_mu);
+    int64_t ticks = 0;
     while (!stop_ticks) {
       RealClock::Get().WaitUntil(tick_cv, l, RealClock::Get().Now() + std::chrono::seconds(1));
       if (stop_ticks) break;
       l.unlock();
       reg.Tick();
+      // Re-open the scale writer's connection if the API server closed it (idle timeout), so
+      // the next cold start does not pay for a TCP and TLS handshake.
+      if (scale_transport && ++ticks % 5 == 0) {
+        scale_worker.Post([t = scale_transport] { (void)t->Warm(); });
+      }
       l.lock();
     }
   });
