@@ -10,8 +10,9 @@
 #
 #   --compare OLD_ACTIVATOR   A/B: also runs a second local platform whose activator is the
 #                             binary OLD_ACTIVATOR (e.g. a copy of a previous build), alternating
-#                             cold starts between the two so both see the same load; prints
-#                             both tables and the new/old ratios.
+#                             cold starts between the two (in alternating order, each with both
+#                             platforms at zero) so both see the same load; prints both tables
+#                             and the new/old ratios.
 #
 # Numbers depend on the machine's load: the load average is printed with them.
 set -euo pipefail
@@ -165,7 +166,13 @@ try:
             print("==> %s: %d cold starts (idleWindowSeconds 1)" % (name, runs), flush=True)
             rows = {v: prepare(platforms[v], name) for v, _ in variants}
             for i in range(runs):
-                for v, _ in variants:
+                # Each run starts with every platform at zero (the other one's scale-down done,
+                # so no control-plane work of it overlaps), and the order alternates.
+                order = variants if i % 2 == 0 else variants[::-1]
+                for v, _ in order:
+                    for w, _ in variants:
+                        wait_until("%s at zero (%s)" % (name, w), lambda: at_zero(platforms[w], name),
+                                   timeout=30, interval=0.1)
                     run_once(platforms[v], name, rows[v], i)
             for v, _ in variants:
                 results[v][name] = rows[v]
