@@ -8,6 +8,12 @@
 #
 #   hack/bench-coldstart.sh [--runs N] [--functions hello,hello-python] [--no-build]
 #
+#   --compare OLD_ACTIVATOR   A/B: also runs a second local platform whose activator is the
+#                             binary OLD_ACTIVATOR (e.g. a copy of a previous build), alternating
+#                             cold starts between the two (in alternating order, each with both
+#                             platforms at zero) so both see the same load; prints both tables
+#                             and the new/old ratios.
+#
 # Numbers depend on the machine's load: the load average is printed with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +22,14 @@ build=${KFAAS_BUILD_DIR:-$root/build}
 runs=20
 functions=hello,hello-python
 do_build=1
+compare=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --runs | -n) runs=$2; shift ;;
     --functions) functions=$2; shift ;;
     --no-build) do_build=0 ;;
+    --compare) compare=$2; shift ;;
     *) echo "bench-coldstart: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -36,16 +44,24 @@ if [ "$do_build" = 1 ]; then
   cmake --build "$build" --target kfaas-local kfaas-operator kfaas-activator hello-function >/dev/null
 fi
 
-exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" <<'EOF'
+if [ -n "$compare" ]; then
+  [ -x "$compare" ] || { echo "bench-coldstart: --compare $compare is not an executable" >&2; exit 2; }
+  compare=$(readlink -f "$compare")
+fi
+
+exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" <<'EOF'
 import http.client
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 
 root, build, runs, functions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+compare = sys.argv[5]
 sys.path.insert(0, os.path.join(root, "tests", "e2e"))
 from localup import LocalUp, alive, wait_until  # noqa: E402
 
@@ -85,58 +101,114 @@ def pct(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def bench(p, name):
+def prepare(p, name):
     p.kubectl("apply", "-f", MANIFESTS[name])
     p.kubectl("patch", "fn", name, "--type=merge", "-p", '{"spec":{"scale":{"idleWindowSeconds":1}}}')
     wait_until("%s routed" % name, lambda: p.get("/fn/default/%s/" % name)[0] == 200, timeout=30)
     rows = {"end to end (client)": [], "X-Kfaas-Cold-Start": []}
     rows.update({ph: [] for ph in PHASES})
     rows[STARTUP] = []
-    for i in range(runs):
-        wait_until("%s at zero" % name, lambda: at_zero(p, name), timeout=30, interval=0.1)
-        before = phase_sums(p, name)
-        conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
-        conn.connect()
-        t0 = time.perf_counter()
-        conn.request("GET", "/fn/default/%s/" % name)
-        resp = conn.getresponse()  # returns once the status line (the first bytes) arrived
-        t1 = time.perf_counter()
-        resp.read()
-        conn.close()
-        if resp.status != 200 or resp.getheader("X-Kfaas-Cold-Start") is None:
-            raise SystemExit("%s run %d: %d, X-Kfaas-Cold-Start %r: not a cold start" %
-                             (name, i, resp.status, resp.getheader("X-Kfaas-Cold-Start")))
-        rows["end to end (client)"].append((t1 - t0) * 1000)
-        rows["X-Kfaas-Cold-Start"].append(float(resp.getheader("X-Kfaas-Cold-Start")))
-        after = wait_until("phase metrics of run %d" % i,
-                           lambda: (lambda a: a if a["first_byte_forwarded"][1] > before["first_byte_forwarded"][1] else None)(phase_sums(p, name)))
-        got = {ph: (after[ph][0] - before[ph][0]) * 1000 for ph in PHASES if after[ph][1] > before[ph][1]}
-        for ph, v in got.items():
-            rows[ph].append(v)
-        if "instance_appeared" in got and "instance_ready" in got:
-            rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
     return rows
+
+
+def run_once(p, name, rows, i):
+    wait_until("%s at zero" % name, lambda: at_zero(p, name), timeout=30, interval=0.1)
+    before = phase_sums(p, name)
+    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+    conn.connect()
+    t0 = time.perf_counter()
+    conn.request("GET", "/fn/default/%s/" % name)
+    resp = conn.getresponse()  # returns once the status line (the first bytes) arrived
+    t1 = time.perf_counter()
+    resp.read()
+    conn.close()
+    if resp.status != 200 or resp.getheader("X-Kfaas-Cold-Start") is None:
+        raise SystemExit("%s run %d: %d, X-Kfaas-Cold-Start %r: not a cold start" %
+                         (name, i, resp.status, resp.getheader("X-Kfaas-Cold-Start")))
+    rows["end to end (client)"].append((t1 - t0) * 1000)
+    rows["X-Kfaas-Cold-Start"].append(float(resp.getheader("X-Kfaas-Cold-Start")))
+    after = wait_until("phase metrics of run %d" % i,
+                       lambda: (lambda a: a if a["first_byte_forwarded"][1] > before["first_byte_forwarded"][1] else None)(phase_sums(p, name)))
+    got = {ph: (after[ph][0] - before[ph][0]) * 1000 for ph in PHASES if after[ph][1] > before[ph][1]}
+    for ph, v in got.items():
+        rows[ph].append(v)
+    if "instance_appeared" in got and "instance_ready" in got:
+        rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
+
+
+def overlay_build(old_activator):
+    """A build dir whose binaries are the real build's, but with another kfaas-activator."""
+    d = tempfile.mkdtemp(prefix="kfaas-bench-old-")
+    for rel in ("local/kfaas-local", "operator/kfaas-operator", "examples/hello/hello-function"):
+        os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
+        os.symlink(os.path.join(build, rel), os.path.join(d, rel))
+    os.makedirs(os.path.join(d, "activator"))
+    os.symlink(old_activator, os.path.join(d, "activator", "kfaas-activator"))
+    return d
 
 
 print("machine: %d cores, load average %s; %d cold starts per function" %
       (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]), runs), flush=True)
-results = {}
-with LocalUp(root, build) as p:
-    for name in functions:
-        print("==> %s: %d cold starts (idleWindowSeconds 1)" % (name, runs), flush=True)
-        results[name] = bench(p, name)
+variants = [("new", build)]
+overlay = None
+if compare:
+    overlay = overlay_build(compare)
+    variants = [("old", overlay), ("new", build)]
+    print("A/B: old activator %s, new activator %s/activator/kfaas-activator; runs alternate" %
+          (compare, build), flush=True)
+results = {v: {} for v, _ in variants}
+try:
+    platforms = {}
+    try:
+        for v, b in variants:
+            platforms[v] = LocalUp(root, b).__enter__()
+        for name in functions:
+            print("==> %s: %d cold starts (idleWindowSeconds 1)" % (name, runs), flush=True)
+            rows = {v: prepare(platforms[v], name) for v, _ in variants}
+            for i in range(runs):
+                # Each run starts with every platform at zero (the other one's scale-down done,
+                # so no control-plane work of it overlaps), and the order alternates.
+                order = variants if i % 2 == 0 else variants[::-1]
+                for v, _ in order:
+                    for w, _ in variants:
+                        wait_until("%s at zero (%s)" % (name, w), lambda: at_zero(platforms[w], name),
+                                   timeout=30, interval=0.1)
+                    run_once(platforms[v], name, rows[v], i)
+            for v, _ in variants:
+                results[v][name] = rows[v]
+    finally:
+        for p in platforms.values():
+            p.__exit__(None, None, None)
+finally:
+    if overlay:
+        shutil.rmtree(overlay, ignore_errors=True)
 
 print()
 print("Cold start through the activator, from the request to its first byte (ms);")
 print("the indented phases (kfaas_cold_start_phase_seconds) are measured from the request's arrival;")
 print("ready - appeared: from the instance's pod appearing to its first good probe (~ its own start-up).")
-print()
-print("%-14s %-24s %5s %8s %8s %8s %8s" % ("function", "measure", "n", "p50", "p90", "p99", "max"))
-for name, rows in results.items():
-    for measure, xs in rows.items():
-        label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
-        print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
-              (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
+for v, _ in variants:
+    print()
+    if compare:
+        print("[%s activator]" % v)
+    print("%-14s %-24s %5s %8s %8s %8s %8s" % ("function", "measure", "n", "p50", "p90", "p99", "max"))
+    for name, rows in results[v].items():
+        for measure, xs in rows.items():
+            label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
+            print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
+                  (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
+if compare:
+    print()
+    print("new / old (lower is better)")
+    print("%-14s %-24s %8s %8s %8s" % ("function", "measure", "p50", "p90", "p99"))
+    for name in results["new"]:
+        for measure, xs in results["new"][name].items():
+            ys = results["old"][name].get(measure, [])
+            if not xs or not ys:
+                continue
+            label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
+            print("%-14s %-24s %8.2f %8.2f %8.2f" % (name, label, pct(xs, .5) / pct(ys, .5),
+                                                     pct(xs, .9) / pct(ys, .9), pct(xs, .99) / pct(ys, .99)))
 print("load average after the runs: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 print()
 print("Stated references (/work/shared/reference/anchors.md), not measured here:")

@@ -10,6 +10,7 @@
 
 #include "activator/app/static_source.h"
 #include "activator/core/registry.h"
+#include "activator/kube/beast_transport.h"
 #include "activator/kube/kube_adapters.h"
 #include "activator/net/prober.h"
 #include "activator/net/proxy_server.h"
@@ -50,6 +51,10 @@ absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) 
      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     ("context", po::value(&o.context)->default_value(""), "kubeconfig context")
     ("namespace", po::value(&o.ns)->default_value(""), "namespace to watch (default: all)")
+    ("watch-pods", po::value(&o.watch_pods)->default_value(o.watch_pods),
+     "watch the functions' Pods (label kfaas.dev/function) to probe a starting instance as soon "
+     "as its address is known, before its EndpointSlice arrives (needs pods list/watch; false: "
+     "EndpointSlices only)")
     ("domain", po::value(&o.domain)->default_value(o.domain), "domain of function hosts")
     ("max-concurrency", po::value(&o.max_concurrency)->default_value(o.max_concurrency),
      "cluster-wide requests in flight; 429 above")
@@ -119,12 +124,14 @@ int Run(const AppOptions& o) {
   ActivatorMetrics am(registry);
   GlobalCounters global;
   net::AsioProber prober;
-  AsyncWorker worker;
+  AsyncWorker worker;        // cold-start status reports
+  AsyncWorker scale_worker;  // /scale writes only: never queued behind other writes
 
   std::shared_ptr<kube::Client> client;
   std::unique_ptr<UpdateSource> source;
   std::unique_ptr<Scaler> scaler;
   std::unique_ptr<ColdStartReporter> reporter;
+  std::shared_ptr<BeastTransport> scale_transport;  // kept open (re-opened) by the ticker
   if (!o.static_file.empty()) {
     auto fs = std::make_unique<FileUpdateSource>(o.static_file);
     if (auto st = fs->Load(); !st.ok()) {
@@ -149,8 +156,43 @@ int Run(const AppOptions& o) {
       return 1;
     }
     client = *c;
-    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns);
-    scaler = std::make_unique<KubeScaler>(client, ks->deployments(), &worker);
+    // The scale write starts every cold start: its own client, on one connection to the API
+    // server opened in advance and used synchronously by the scale writer's thread (no I/O pool
+    // hops). The pod watch (a starting instance's address) also reads its stream directly on the
+    // informer's thread. cpprestsdk stays for everything else.
+    const kube::RestConfig& rc = (*c)->config();
+    auto beast_client = [&rc](std::shared_ptr<BeastTransport>* transport)
+        -> absl::StatusOr<std::shared_ptr<kube::Client>> {
+      kube::TransportConfig tc;
+      tc.base_url = rc.host;
+      tc.ca_pem = rc.ca_pem;
+      tc.client_cert_pem = rc.client_cert_pem;
+      tc.client_key_pem = rc.client_key_pem;
+      tc.tls_server_name = rc.tls_server_name;
+      tc.insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
+      tc.timeout = rc.timeout;
+      auto bt = BeastTransport::New(tc);
+      if (!bt.ok()) return bt.status();
+      auto sc = kube::RestClient::New(rc, *bt);
+      if (!sc.ok()) return sc.status();
+      if (transport) *transport = *bt;
+      return std::shared_ptr<kube::Client>(*sc);
+    };
+    std::shared_ptr<kube::Client> scale_client = client, pods_client = client;
+    if (auto sc = beast_client(&scale_transport); sc.ok()) {
+      scale_client = *sc;
+      scale_worker.Post([t = scale_transport] {
+        if (auto st = t->Warm(); !st.ok()) {
+          KFAAS_LOG(WARNING) << "opening the scale writer's connection: " << st.message()
+                             << " (retried on the first write)";
+        }
+      });
+    } else {
+      KFAAS_LOG(WARNING) << "scale writes use the shared client: " << sc.status().message();
+    }
+    if (auto pc = beast_client(nullptr); pc.ok()) pods_client = *pc;
+    auto ks = std::make_unique<KubeUpdateSource>(client, o.ns, o.watch_pods, pods_client);
+    scaler = std::make_unique<KubeScaler>(scale_client, ks->deployments(), &scale_worker);
     reporter = std::make_unique<KubeColdStartReporter>(client, &worker);
     source = std::move(ks);
   }
@@ -275,11 +317,17 @@ int Run(const AppOptions& o) {
   bool stop_ticks = false;
   std::thread ticker([&] {
     std::unique_lock<std::mutex> l(tick_mu);
+    int64_t ticks = 0;
     while (!stop_ticks) {
       RealClock::Get().WaitUntil(tick_cv, l, RealClock::Get().Now() + std::chrono::seconds(1));
       if (stop_ticks) break;
       l.unlock();
       reg.Tick();
+      // Re-open the scale writer's connection if the API server closed it (idle timeout), so
+      // the next cold start does not pay for a TCP and TLS handshake.
+      if (scale_transport && ++ticks % 5 == 0) {
+        scale_worker.Post([t = scale_transport] { (void)t->Warm(); });
+      }
       l.lock();
     }
   });
@@ -297,6 +345,7 @@ int Run(const AppOptions& o) {
   if (grpc_server) grpc_server->Stop();
   // The worker's queued API writes call back into the registry and read the informers: finish
   // them while both exist (the worker is declared first, so it would be destroyed last).
+  scale_worker.Shutdown();
   worker.Shutdown();
   source->Stop();
   admin.Stop();

@@ -1,5 +1,7 @@
 #include "activator/core/endpoints.h"
 
+#include <cstdlib>
+
 namespace kfaas::activator {
 
 using Json = nlohmann::json;
@@ -56,6 +58,60 @@ SliceInfo ParseEndpointSlice(const Json& slice) {
     }
   }
   return s;
+}
+
+namespace {
+const Json& Field(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+std::string Str(const Json& j, const char* key) {
+  const Json& v = Field(j, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+int ContainerPort(const Json& pod) {
+  const Json& containers = Field(Field(pod, "spec"), "containers");
+  if (!containers.is_array() || containers.empty()) return 0;
+  const Json& ports = Field(containers[0], "ports");
+  if (!ports.is_array()) return 0;
+  int first = 0;
+  for (const auto& p : ports) {
+    const Json& v = Field(p, "containerPort");
+    if (!v.is_number_integer()) continue;
+    int port = v.get<int>();
+    if (port <= 0 || port > 65535) continue;
+    if (Str(p, "name") == "http") return port;
+    if (first == 0) first = port;
+  }
+  return first;
+}
+}  // namespace
+
+PodInfo ParsePod(const Json& pod, int default_port) {
+  PodInfo p;
+  const Json& md = Field(pod, "metadata");
+  p.ns = Str(md, "namespace");
+  p.name = Str(md, "name");
+  p.function = Str(Field(md, "labels"), kFunctionLabel);
+  if (Field(md, "deletionTimestamp").is_string()) return p;  // terminating: never again
+  const Json& st = Field(pod, "status");
+  std::string phase = Str(st, "phase");
+  if (phase == "Succeeded" || phase == "Failed") return p;
+  std::string address = Str(st, "podIP");
+  int port = 0;
+  std::string annotated = Str(Field(md, "annotations"), kLocalPortAnnotation);
+  if (!annotated.empty()) {
+    port = std::atoi(annotated.c_str());
+    if (address.empty()) address = "127.0.0.1";
+  } else {
+    port = ContainerPort(pod);
+    if (port == 0) port = default_port;
+  }
+  if (address.empty() || port <= 0 || port > 65535) return p;
+  p.endpoint = EndpointInfo{address, static_cast<uint16_t>(port), false, false};
+  return p;
 }
 
 }  // namespace kfaas::activator

@@ -33,8 +33,30 @@ struct SliceInfo {
 
 inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
 
-// Never fails: a malformed slice yields fewer endpoints. `default_port` is used when the
-// slice lists no port (the function's spec.port is not known here: 0 means "unknown").
+// Never fails: a malformed slice yields fewer endpoints.
 SliceInfo ParseEndpointSlice(const nlohmann::json& slice);
+
+// A function's Pod, watched so that a starting instance can be probed as soon as its address is
+// known, before its EndpointSlice propagates. Pods only add instances to probe: readiness and warm
+// routing stay with the EndpointSlices (a pod's instance becomes usable by answering a probe).
+struct PodInfo {
+  std::string ns;
+  std::string name;      // the pod's own name
+  std::string function;  // from the label kfaas.dev/function ("" when missing)
+  // Where the instance will listen; nullopt while unknown (no IP yet) or when it never will
+  // again (finished, terminating).
+  std::optional<EndpointInfo> endpoint;
+};
+
+inline constexpr char kFunctionLabel[] = "kfaas.dev/function";
+// kfaas-local's node reserves a pod's port at creation and records it here; its pods all listen
+// on the loopback address (the node runs them as local processes), so the address is known at
+// once. On a cluster the address is status.podIP and the port the container's.
+inline constexpr char kLocalPortAnnotation[] = "local.kfaas.dev/port";
+
+// Never fails: a malformed pod yields no endpoint. The port is the annotation's, else the first
+// container's port named "http", else its first port, else `default_port` (the function's
+// spec.port; 0: unknown, no endpoint).
+PodInfo ParsePod(const nlohmann::json& pod, int default_port = 0);
 
 }  // namespace kfaas::activator

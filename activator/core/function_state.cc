@@ -116,9 +116,27 @@ FunctionSpec FunctionState::spec() const {
   return spec_;
 }
 
-bool FunctionState::HasSlices() const {
+bool FunctionState::HasEndpointSources() const {
   std::lock_guard<std::mutex> l(mu_);
-  return !slices_.empty();
+  return !slices_.empty() || !pods_.empty();
+}
+
+void FunctionState::SetPodEndpoint(const std::string& pod,
+                                   const std::optional<EndpointInfo>& endpoint) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(pod);
+    if (!endpoint) {
+      if (it == pods_.end()) return;
+      pods_.erase(it);
+    } else {
+      if (it != pods_.end() && it->second == *endpoint) return;
+      pods_[pod] = *endpoint;
+    }
+    ApplyEndpointsLocked(a);
+  }
+  Run(a);
 }
 
 void FunctionState::SetSliceEndpoints(const std::string& slice,
@@ -153,6 +171,13 @@ void FunctionState::ApplyEndpointsLocked(Actions& a) {
         it->second.terminating = it->second.terminating && ep.terminating;
       }
     }
+  }
+  // A pod's address not listed by any slice yet: an instance to probe (never slice-ready).
+  for (const auto& [pod, ep] : pods_) {
+    EndpointInfo hint = ep;
+    hint.ready = false;
+    hint.terminating = false;
+    merged.emplace(hint.Key(), hint);
   }
   SteadyTime now = deps_->clock->Now();
   for (auto it = instances_.begin(); it != instances_.end();) {

@@ -138,7 +138,12 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   // The endpoints one slice publishes for this function (replaces that slice's previous set).
   void SetSliceEndpoints(const std::string& slice, const std::vector<EndpointInfo>& endpoints);
   void RemoveSlice(const std::string& slice);
-  bool HasSlices() const;
+  // Where a pod of this function listens (PodInfo::endpoint), or nullopt to forget it. A pod
+  // only adds an instance to probe while no slice lists that address yet; slices decide
+  // readiness and removal once they do.
+  void SetPodEndpoint(const std::string& pod, const std::optional<EndpointInfo>& endpoint);
+  // Slices or pods still list endpoints of this function.
+  bool HasEndpointSources() const;
   // Prober callbacks.
   // True while the instance should still be probed; false ends the prober's loop.
   bool ContinueProbing(Instance& instance);
@@ -205,6 +210,7 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   bool has_spec_ = false;
   FunctionSpec spec_;
   std::map<std::string, std::vector<EndpointInfo>> slices_;
+  std::map<std::string, EndpointInfo> pods_;  // pod name -> where it listens
   std::unordered_map<std::string, std::shared_ptr<Instance>> instances_;
   std::vector<std::shared_ptr<Instance>> usable_;
   std::list<std::shared_ptr<Waiter>> waiters_;

@@ -58,7 +58,7 @@ void Registry::OnFunctionDeleted(const std::string& ns, const std::string& name)
   auto it = functions_.find(FunctionKey(ns, name));
   if (it == functions_.end()) return;
   it->second->ClearSpec();
-  if (!it->second->HasSlices()) functions_.erase(it);
+  if (!it->second->HasEndpointSources()) functions_.erase(it);
   KFAAS_LOG(INFO) << "function " << ns << "/" << name << " deleted: no longer routed";
   RebuildLocked();
 }
@@ -92,7 +92,61 @@ void Registry::OnEndpointSliceDeleted(const nlohmann::json& slice) {
   slice_owner_.erase(owner);
   if (it == functions_.end()) return;
   it->second->RemoveSlice(info.name);
-  if (!it->second->HasSpec() && !it->second->HasSlices()) functions_.erase(it);
+  if (!it->second->HasSpec() && !it->second->HasEndpointSources()) functions_.erase(it);
+}
+
+void Registry::OnPod(const nlohmann::json& pod) {
+  PodInfo info = ParsePod(pod);
+  if (info.ns.empty() || info.name.empty()) return;
+  std::string pod_key = info.ns + "/" + info.name;
+  std::string fn_key = info.function.empty() ? "" : FunctionKey(info.ns, info.function);
+  std::shared_ptr<FunctionState> old_owner, fs;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto owner = pod_owner_.find(pod_key);
+    if (owner != pod_owner_.end() && owner->second != fn_key) {
+      // The pod changed hands (or lost its label).
+      if (auto it = functions_.find(owner->second); it != functions_.end()) old_owner = it->second;
+      pod_owner_.erase(owner);
+    }
+    if (!fn_key.empty()) {
+      auto it = functions_.find(fn_key);
+      // A pod without a known address, of a function not known yet, creates no state.
+      if (it != functions_.end() || info.endpoint) {
+        fs = it != functions_.end() ? it->second : GetOrCreateLocked(info.ns, info.function);
+        pod_owner_[pod_key] = fn_key;
+      }
+    }
+  }
+  if (old_owner) old_owner->SetPodEndpoint(info.name, std::nullopt);
+  if (!fs) return;
+  if (!info.endpoint && fs->HasSpec()) {
+    // No annotation and no named port: the function's spec.port.
+    PodInfo again = ParsePod(pod, fs->spec().port);
+    info.endpoint = again.endpoint;
+  }
+  fs->SetPodEndpoint(info.name, info.endpoint);
+}
+
+void Registry::OnPodDeleted(const nlohmann::json& pod) {
+  PodInfo info = ParsePod(pod);
+  std::string pod_key = info.ns + "/" + info.name;
+  std::shared_ptr<FunctionState> fs;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto owner = pod_owner_.find(pod_key);
+    if (owner == pod_owner_.end()) return;
+    auto it = functions_.find(owner->second);
+    pod_owner_.erase(owner);
+    if (it == functions_.end()) return;
+    fs = it->second;
+  }
+  fs->SetPodEndpoint(info.name, std::nullopt);
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = functions_.find(FunctionKey(fs->ns(), fs->name()));
+  if (it != functions_.end() && it->second == fs && !fs->HasSpec() && !fs->HasEndpointSources()) {
+    functions_.erase(it);
+  }
 }
 
 std::shared_ptr<const Registry::Table> Registry::Snapshot() const { return table_.load(); }

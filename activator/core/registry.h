@@ -1,6 +1,6 @@
 // Registry: every function's runtime state and the routing table built from them.
 //
-// It is the UpdateSink the control plane feeds (Functions, EndpointSlices). On every Function
+// It is the UpdateSink the control plane feeds (Functions, EndpointSlices, Pods). On every Function
 // change it builds a new immutable RouteTable and swaps it in; data-path threads read it with
 // no lock through a per-thread cached copy that is refreshed when the version changes.
 #pragma once
@@ -29,6 +29,8 @@ class Registry : public UpdateSink {
   void OnFunctionDeleted(const std::string& ns, const std::string& name) override;
   void OnEndpointSlice(const nlohmann::json& slice) override;
   void OnEndpointSliceDeleted(const nlohmann::json& slice) override;
+  void OnPod(const nlohmann::json& pod) override;
+  void OnPodDeleted(const nlohmann::json& pod) override;
 
   // The current routing table. Snapshot() is an atomic load; Current() returns the calling
   // thread's cached copy (valid until that thread's next call).
@@ -53,6 +55,7 @@ class Registry : public UpdateSink {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<FunctionState>> functions_;  // "ns/name"
   std::map<std::string, std::string> slice_owner_;                   // "ns/slice" -> "ns/name"
+  std::map<std::string, std::string> pod_owner_;                     // "ns/pod" -> "ns/name"
   std::atomic<std::shared_ptr<const Table>> table_;
   std::atomic<uint64_t> version_{1};
 };

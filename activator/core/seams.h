@@ -56,9 +56,12 @@ class UpdateSink {
   virtual void OnFunctionDeleted(const std::string& ns, const std::string& name) = 0;
   virtual void OnEndpointSlice(const nlohmann::json& slice) = 0;
   virtual void OnEndpointSliceDeleted(const nlohmann::json& slice) = 0;
+  // The function's Pods (label kfaas.dev/function): starting instances to probe early.
+  virtual void OnPod(const nlohmann::json& pod) = 0;
+  virtual void OnPodDeleted(const nlohmann::json& pod) = 0;
 };
 
-// A source of Function and EndpointSlice updates (the kube adapter's informers).
+// A source of Function, EndpointSlice and Pod updates (the kube adapter's informers).
 class UpdateSource {
  public:
   virtual ~UpdateSource() = default;

@@ -1,5 +1,6 @@
 #include "activator/kube/kube_adapters.h"
 
+#include "activator/core/endpoints.h"
 #include "common/base/log.h"
 #include "common/base/time_format.h"
 
@@ -94,7 +95,8 @@ void KubeColdStartReporter::Report(const ColdStartRecord& record) {
   });
 }
 
-KubeUpdateSource::KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns) {
+KubeUpdateSource::KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns,
+                                   bool watch_pods, std::shared_ptr<kube::Client> pods_client) {
   kube::InformerOptions fo;
   fo.ns = ns;
   functions_ = std::make_unique<kube::Informer>(client, kube::resources::kFunctions, fo);
@@ -102,6 +104,12 @@ KubeUpdateSource::KubeUpdateSource(std::shared_ptr<kube::Client> client, std::st
   so.label_selector = "kubernetes.io/service-name";
   slices_ = std::make_unique<kube::Informer>(client, kube::resources::kEndpointSlices, so);
   deployments_ = std::make_unique<kube::Informer>(client, kube::resources::kDeployments, fo);
+  if (watch_pods) {
+    kube::InformerOptions po = fo;
+    po.label_selector = kFunctionLabel;
+    pods_ = std::make_unique<kube::Informer>(pods_client ? pods_client : client,
+                                             kube::resources::kPods, po);
+  }
 }
 
 KubeUpdateSource::~KubeUpdateSource() { Stop(); }
@@ -118,6 +126,13 @@ void KubeUpdateSource::Start(UpdateSink* sink) {
       {[sink](const kube::ObjectPtr& o) { sink->OnEndpointSlice(*o); },
        [sink](const kube::ObjectPtr&, const kube::ObjectPtr& o) { sink->OnEndpointSlice(*o); },
        [sink](const kube::ObjectPtr& o) { sink->OnEndpointSliceDeleted(*o); }});
+  if (pods_) {
+    pods_->AddEventHandlers(
+        {[sink](const kube::ObjectPtr& o) { sink->OnPod(*o); },
+         [sink](const kube::ObjectPtr&, const kube::ObjectPtr& o) { sink->OnPod(*o); },
+         [sink](const kube::ObjectPtr& o) { sink->OnPodDeleted(*o); }});
+    pods_->Start();
+  }
   deployments_->Start();
   slices_->Start();
   functions_->Start();
@@ -127,10 +142,12 @@ void KubeUpdateSource::Stop() {
   functions_->Stop();
   slices_->Stop();
   deployments_->Stop();
+  if (pods_) pods_->Stop();
 }
 
 bool KubeUpdateSource::HasSynced() const {
-  return functions_->HasSynced() && slices_->HasSynced() && deployments_->HasSynced();
+  return functions_->HasSynced() && slices_->HasSynced() && deployments_->HasSynced() &&
+         (!pods_ || pods_->HasSynced());
 }
 
 }  // namespace kfaas::activator

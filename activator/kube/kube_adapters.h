@@ -4,7 +4,9 @@
 //                         off the data path on a writer thread; current replicas from a
 //                         Deployment informer.
 //   KubeColdStartReporter PATCH functions/<name>/status {"status":{"lastColdStart":{...}}}.
-//   KubeUpdateSource      Function and EndpointSlice informers feeding the registry.
+//   KubeUpdateSource      Function, EndpointSlice and Pod (label kfaas.dev/function) informers
+//                         feeding the registry. Pods let the activator probe an instance as
+//                         soon as its address is known, before its EndpointSlice propagates.
 #pragma once
 
 #include <condition_variable>
@@ -69,8 +71,12 @@ class KubeColdStartReporter : public ColdStartReporter {
 
 class KubeUpdateSource : public UpdateSource {
  public:
-  // `ns` "" watches all namespaces.
-  KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns);
+  // `ns` "" watches all namespaces. `watch_pods` false: no pod informer (instances appear
+  // with their EndpointSlices only; the activator then needs no pods list/watch permission).
+  // `pods_client` (optional) carries the pod watch (e.g. a client on BeastTransport, whose
+  // stream is read by the informer's own thread: one thread hop less than cpprestsdk's).
+  KubeUpdateSource(std::shared_ptr<kube::Client> client, std::string ns, bool watch_pods = true,
+                   std::shared_ptr<kube::Client> pods_client = nullptr);
   ~KubeUpdateSource() override;
   void Start(UpdateSink* sink) override;
   void Stop() override;
@@ -81,6 +87,7 @@ class KubeUpdateSource : public UpdateSource {
   std::unique_ptr<kube::Informer> functions_;
   std::unique_ptr<kube::Informer> slices_;
   std::unique_ptr<kube::Informer> deployments_;
+  std::unique_ptr<kube::Informer> pods_;  // nullptr when not watched
 };
 
 }  // namespace kfaas::activator

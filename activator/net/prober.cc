@@ -80,6 +80,7 @@ struct ProberAccess {
       co_return;
     }
     int attempts = 0;
+    const auto started = std::chrono::steady_clock::now();
     while (fn->ContinueProbing(*inst)) {
       ++attempts;
       self->probes_.fetch_add(1);
@@ -94,9 +95,10 @@ struct ProberAccess {
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
       if (ec) co_return;
+      bool fast = std::chrono::steady_clock::now() - started < self->opts_.fast_period;
       interval =
           std::min<Duration>(std::chrono::duration_cast<Duration>(interval * self->opts_.factor),
-                             self->opts_.max_interval);
+                             fast ? self->opts_.fast_interval : self->opts_.max_interval);
     }
   }
 };

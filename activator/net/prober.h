@@ -1,8 +1,10 @@
 // AsioProber: probes instances that are not (yet) ready, directly, on its own thread.
 //
 // A probe is a TCP connect, or an HTTP GET of the function's readinessPath (2xx/3xx = ready).
-// Probes start every `initial` (2 ms) and back off by `factor` to `max_interval`, so a fresh
-// instance is used within milliseconds of listening instead of after endpoint propagation.
+// Probes start every `initial` (0.5 ms) and back off by `factor`, at most `fast_interval` (1 ms)
+// apart during the first `fast_period` (100 ms: a refused connect on loopback costs
+// microseconds, and most instances listen within it), then up to `max_interval`; so a fresh
+// instance is used within a millisecond of listening instead of after endpoint propagation.
 #pragma once
 
 #include <atomic>
@@ -19,8 +21,10 @@ namespace kfaas::activator::net {
 class AsioProber : public Prober {
  public:
   struct Options {
-    Duration initial = std::chrono::milliseconds(2);
+    Duration initial = std::chrono::microseconds(500);
     double factor = 1.3;
+    Duration fast_interval = std::chrono::milliseconds(1);
+    Duration fast_period = std::chrono::milliseconds(100);
     Duration max_interval = std::chrono::seconds(1);
     Duration timeout = std::chrono::milliseconds(300);
   };

@@ -117,19 +117,28 @@ bool ProxyServer::Drain(Duration bound) {
   }
   bool clean = shared_->active_requests.load() == 0;
   if (!clean) {
-    // Requests still held (a cold start or a full function outlasting the drain bound) get an
-    // explicit 503 rather than a dropped connection: wake them, then give their sessions a
-    // moment to write the answer before the io threads stop.
+    // Requests still held (a cold start or a full function outlasting the drain bound), and
+    // those already at an instance, get an explicit 503 rather than a dropped connection: wake
+    // the held ones, cut the forwarded ones' instance connections (on their own threads), then
+    // give the sessions a moment to write the answers before the io threads stop.
+    shared_->cutting = true;
     size_t held = shared_->registry->CancelWaitersForShutdown();
-    if (held > 0) {
-      KFAAS_LOG(WARNING) << "drain bound reached: answering " << held
-                         << " held request(s) with 503";
-      auto answer_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      while (shared_->active_requests.load() > 0 &&
-             std::chrono::steady_clock::now() < answer_deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
+    std::atomic<int> cut{0};
+    std::atomic<size_t> posted{0};
+    for (auto& w : workers_) {
+      Worker* wp = w.get();
+      asio::post(w->ioc, [wp, &cut, &posted] {
+        cut.fetch_add(CutForwardedForShutdown(*wp));
+        posted.fetch_add(1);
+      });
     }
+    auto answer_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while ((posted.load() < workers_.size() || shared_->active_requests.load() > 0) &&
+           std::chrono::steady_clock::now() < answer_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    KFAAS_LOG(WARNING) << "drain bound reached: answered " << held << " held and " << cut.load()
+                       << " forwarded request(s) with 503";
   }
   if (clean) {
     KFAAS_LOG(INFO) << "drained: every in-flight request finished";

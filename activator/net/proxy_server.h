@@ -50,7 +50,9 @@ class ProxyServer {
   bool ready() const;
   // Graceful drain: stop accepting, answer every further response with Connection: close,
   // close idle connections, wait up to `bound` for in-flight requests. Returns true when all
-  // finished in time. Then Stop().
+  // finished in time. Past the bound, every request still held or still at an instance is
+  // answered 503 (reason ShuttingDown) within a second; a response already being relayed can
+  // only be cut. Then Stop().
   bool Drain(Duration bound);
   void Stop();
 

@@ -82,6 +82,13 @@ class Session {
     }
   }
   Session* next() const { return next_; }
+  bool CutForShutdown() {
+    if (!upstream_) return false;
+    cut_ = true;
+    error_code ignored;
+    upstream_->close(ignored);
+    return true;
+  }
 
  private:
   awaitable<bool> Handle(ReqParser& parser);
@@ -111,6 +118,7 @@ class Session {
   tcp::socket* upstream_ = nullptr;
   SteadyTime deadline_ = kNever;
   bool timed_out_ = false;
+  bool cut_ = false;  // the drain bound ended while the request was at an instance
 };
 
 awaitable<void> Session::Run() {
@@ -391,7 +399,26 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
     fm.duration.Observe(std::chrono::duration<double>(clock_.Now() - dispatched).count());
   };
 
+  // The drain bound ended with this request at an instance (or about to go to one).
+  auto shut_down = [&](const char* stage) -> awaitable<bool> {
+    upstream_ = nullptr;
+    finish(503, true);
+    KFAAS_LOG(WARNING) << "function " << fn_key << ": a request that " << stage
+                       << " answered 503: the activator's drain time ended";
+    co_return co_await Respond(
+        503,
+        ErrorJson(503,
+                  std::string("the activator shut down before ") + fn_key +
+                      " answered: its drain time (--drain-timeout) ended while the request " +
+                      stage + "; it may have been processed, retry only if that is safe",
+                  fn_key, "ShuttingDown"),
+        false);
+  };
+
   while (true) {
+    if (shared_.cutting.load(std::memory_order_relaxed)) {
+      co_return co_await shut_down("was about to be forwarded");
+    }
     // --- connection ---
     conn = force_new ? nullptr : w_.pool.Take(*lease.instance);
     const bool reused = conn != nullptr;
@@ -404,6 +431,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       timed_out_ = false;
       co_await conn->socket.async_connect(lease.instance->endpoint,
                                           asio::redirect_error(use_awaitable, ec));
+      if (cut_) co_return co_await shut_down("was connecting to an instance");
       upstream_ = nullptr;
       if (ec || timed_out_) {
         // Nothing was sent: another instance may take it.
@@ -507,6 +535,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       }
       co_return false;
     }
+    if (ec && cut_) co_return co_await shut_down("was being sent to an instance");
     if (ec) {
       last_error = lease.instance->key + ": " + (timed_out_ ? "timed out" : ec.message());
       if (reused && !body_started && !timed_out_) {
@@ -543,6 +572,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       co_await http::async_read_header(conn->socket, conn->buffer, rp,
                                        asio::redirect_error(use_awaitable, ec));
     }
+    if (ec && cut_) co_return co_await shut_down("was waiting for the instance's answer");
     if (ec) {
       last_error = lease.instance->key + ": " + (timed_out_ ? "timed out" : ec.message());
       if (reused && !has_body && !timed_out_ && conn->buffer.size() == 0 &&
@@ -635,7 +665,10 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
       // The header went out already: all that is left is to cut the client connection.
       if (timed_out_) fm.timeouts.Inc();
       KFAAS_VLOG(1) << "function " << fn_key << ": response from " << lease.instance->key
-                    << " cut: " << (timed_out_ ? "timed out" : ec.message());
+                    << " cut: "
+                    << (cut_         ? "the activator's drain time ended"
+                        : timed_out_ ? "timed out"
+                                     : ec.message());
       finish(code, true);
       co_return false;
     }
@@ -650,6 +683,12 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
 awaitable<void> RunSession(Worker& worker, tcp::socket socket) {
   Session s(worker, std::move(socket));
   co_await s.Run();
+}
+
+int CutForwardedForShutdown(Worker& worker) {
+  int n = 0;
+  for (Session* s = worker.sessions; s; s = s->next()) n += s->CutForShutdown() ? 1 : 0;
+  return n;
 }
 
 awaitable<void> RunSweeper(Worker& worker) {

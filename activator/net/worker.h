@@ -20,6 +20,8 @@ struct ServerShared {
   ProxyOptions opts;
   std::atomic<bool> draining{false};
   std::atomic<bool> accepting{false};
+  // The drain bound ended: requests still at an instance are cut and answered 503.
+  std::atomic<bool> cutting{false};
   std::atomic<int64_t> active_requests{0};
   std::atomic<int64_t> open_connections{0};
 };
@@ -41,5 +43,9 @@ struct Worker {
 boost::asio::awaitable<void> RunSession(Worker& worker, boost::asio::ip::tcp::socket socket);
 // Every sweep_interval: header timeouts, invocation timeouts, drain of idle connections.
 boost::asio::awaitable<void> RunSweeper(Worker& worker);
+// On the worker's thread, after the drain bound: closes the instance connection of every request
+// still forwarded, so that each answers its client 503 "the activator shut down" (a response whose
+// header went out already can only be cut). Returns how many were cut.
+int CutForwardedForShutdown(Worker& worker);
 
 }  // namespace kfaas::activator::net

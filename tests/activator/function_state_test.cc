@@ -199,6 +199,48 @@ TEST_F(FunctionStateTest, BurstAtZeroWritesScaleExactlyOnce) {
   for (auto& l : leases) fs_->Release(l, true);
 }
 
+TEST_F(FunctionStateTest, PodAddressIsProbedBeforeItsSliceAndSlicesWin) {
+  SetSpec();
+  scaler_.manual_ack = true;
+  auto w = NewWaiter();
+  ASSERT_EQ(fs_->Enqueue(w), AdmitResult::kQueued);
+  clock_.Advance(5ms);
+  scaler_.Ack();
+  clock_.Advance(2ms);
+  // The pod exists (its port known): an instance to probe, never ready on its own.
+  fs_->SetPodEndpoint("pod-1", EndpointInfo{"127.0.0.1", 20001, true, false});
+  EXPECT_EQ(fs_->Stats().instances, 1);
+  EXPECT_EQ(fs_->Stats().ready_instances, 0) << "a pod says where, not whether it is ready";
+  ASSERT_EQ(prober_.probes.size(), 1u);
+  EXPECT_EQ(prober_.probes[0].second->key, "127.0.0.1:20001");
+  fs_->SetPodEndpoint("pod-1", EndpointInfo{"127.0.0.1", 20001, false, false});  // same: no-op
+  EXPECT_EQ(prober_.probes.size(), 1u);
+  clock_.Advance(3ms);
+  fs_->OnProbeResult(prober_.probes[0].second, true);
+  EXPECT_EQ(wakes_.load(), 1);
+  Lease l;
+  ASSERT_EQ(fs_->FinishWait(w, clock_.Now(), &l), WaitResult::kGranted);
+  fs_->OnFirstByteForwarded(clock_.Now());
+  auto recs = reporter_.Records();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].instance_appeared, 7ms) << "appeared with its pod, not its slice";
+  EXPECT_EQ(recs[0].instance_ready, 10ms);
+  // Its slice arrives, not ready yet: the same instance, still usable (it answered).
+  Slice("s-pod-1", {{"127.0.0.1", 20001, false, false}});
+  EXPECT_EQ(fs_->Stats().instances, 1);
+  EXPECT_EQ(fs_->Stats().ready_instances, 1);
+  // The slice now decides: terminating there is terminating, whatever the pod said.
+  Slice("s-pod-1", {{"127.0.0.1", 20001, false, true}});
+  EXPECT_EQ(fs_->Stats().ready_instances, 0);
+  fs_->Release(l, true);
+  // The pod went (terminating or deleted) and so did its slice: no instance left.
+  fs_->SetPodEndpoint("pod-1", std::nullopt);
+  EXPECT_EQ(fs_->Stats().instances, 1) << "the slice still lists it";
+  fs_->RemoveSlice("s-pod-1");
+  EXPECT_EQ(fs_->Stats().instances, 0);
+  EXPECT_FALSE(fs_->HasEndpointSources());
+}
+
 TEST_F(FunctionStateTest, ReplicasAlreadyStartingNeedNoWrite) {
   SetSpec();
   scaler_.SetReplicas("default/hello", 2);  // e.g. the autoscaler moved it already

@@ -320,6 +320,29 @@ TEST(Proxy, GracefulDrainFinishesInFlight) {
   EXPECT_NE(Get(port, "/fn/default/hello/hello").status, 200);
 }
 
+TEST(Proxy, DrainBoundAnswersForwardedRequests503) {
+  Harness h;
+  h.AddFunction("hello");
+  h.AddBackend("hello", "b1");
+  // Two requests at the instance when the drain bound ends: both get an explicit 503.
+  auto slow1 = std::async(std::launch::async,
+                          [&] { return Get(h.port(), "/fn/default/hello/delay?ms=5000"); });
+  auto slow2 = std::async(std::launch::async,
+                          [&] { return Get(h.port(), "/fn/default/hello/delay?ms=5000"); });
+  ASSERT_TRUE(WaitFor([&] { return h.server->active_requests() == 2; }));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(h.server->Drain(std::chrono::milliseconds(200)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  for (auto* f : {&slow1, &slow2}) {
+    auto r = f->get();
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.Header("connection"), "close");
+    auto body = Json::parse(r.body);
+    EXPECT_EQ(body["reason"], "ShuttingDown");
+    EXPECT_NE(body["error"].get<std::string>().find("activator shut down"), std::string::npos);
+  }
+}
+
 TEST(Proxy, IdleScaleToZeroThenColdAgain) {
   Harness h;
   h.AddFunction("hello", {{"scale", {{"idleWindowSeconds", 1}}}});

@@ -73,6 +73,93 @@ TEST_F(RegistryTest, SlicesBeforeFunctionAndLabelChanges) {
   EXPECT_EQ(fs->Stats().instances, 0);
 }
 
+Json PodJson(const std::string& ns, const std::string& name, const std::string& fn, Json status,
+             Json annotations = Json::object(), Json ports = Json::array()) {
+  Json labels = Json::object();
+  if (!fn.empty()) labels["kfaas.dev/function"] = fn;
+  return {{"metadata",
+           {{"name", name}, {"namespace", ns}, {"labels", labels}, {"annotations", annotations}}},
+          {"spec", {{"containers", {{{"name", "function"}, {"ports", ports}}}}}},
+          {"status", status}};
+}
+
+TEST(ParsePodTest, LocalAnnotationClusterPodIpAndFinishedPods) {
+  // kfaas-local: the port is reserved at creation; loopback until a podIP is written.
+  PodInfo p = ParsePod(PodJson("default", "hello-abc", "hello", Json::object(),
+                               {{"local.kfaas.dev/port", "20007"}}));
+  EXPECT_EQ(p.ns, "default");
+  EXPECT_EQ(p.name, "hello-abc");
+  EXPECT_EQ(p.function, "hello");
+  ASSERT_TRUE(p.endpoint);
+  EXPECT_EQ(p.endpoint->Key(), "127.0.0.1:20007");
+  EXPECT_FALSE(p.endpoint->ready);
+  // A cluster: nothing before the podIP; then podIP + the container port named http.
+  Json ports = {{{"name", "metrics"}, {"containerPort", 9000}},
+                {{"name", "http"}, {"containerPort", 8080}}};
+  EXPECT_FALSE(
+      ParsePod(PodJson("ns", "p", "f", {{"phase", "Pending"}}, Json::object(), ports)).endpoint);
+  p = ParsePod(PodJson("ns", "p", "f", {{"phase", "Running"}, {"podIP", "10.1.2.3"}},
+                       Json::object(), ports));
+  ASSERT_TRUE(p.endpoint);
+  EXPECT_EQ(p.endpoint->Key(), "10.1.2.3:8080");
+  // No port at all: the function's spec.port when given.
+  EXPECT_FALSE(ParsePod(PodJson("ns", "p", "f", {{"podIP", "10.1.2.3"}})).endpoint);
+  p = ParsePod(PodJson("ns", "p", "f", {{"podIP", "10.1.2.3"}}), 8081);
+  ASSERT_TRUE(p.endpoint);
+  EXPECT_EQ(p.endpoint->port, 8081);
+  // Finished or terminating pods never listen again.
+  EXPECT_FALSE(ParsePod(PodJson("ns", "p", "f", {{"phase", "Failed"}, {"podIP", "10.1.2.3"}},
+                                Json::object(), ports))
+                   .endpoint);
+  Json terminating = PodJson("ns", "p", "f", {{"podIP", "10.1.2.3"}}, Json::object(), ports);
+  terminating["metadata"]["deletionTimestamp"] = "2026-11-29T00:00:00Z";
+  EXPECT_FALSE(ParsePod(terminating).endpoint);
+  // Malformed: no crash, no endpoint.
+  EXPECT_FALSE(ParsePod(Json::array()).endpoint);
+  EXPECT_FALSE(
+      ParsePod(PodJson("ns", "p", "f", Json::object(), {{"local.kfaas.dev/port", "x"}})).endpoint);
+  EXPECT_FALSE(
+      ParsePod(PodJson("ns", "p", "f", {{"podIP", 7}}, {{"local.kfaas.dev/port", 7}})).endpoint);
+}
+
+TEST_F(RegistryTest, PodsAddInstancesUntilTheyGo) {
+  registry_->OnFunction(Fn("default", "hello", {{"port", 8080}}));
+  auto fs = registry_->Find("default", "hello");
+  ASSERT_NE(fs, nullptr);
+  Json pod =
+      PodJson("default", "hello-1", "hello", Json::object(), {{"local.kfaas.dev/port", "20001"}});
+  registry_->OnPod(pod);
+  EXPECT_EQ(fs->Stats().instances, 1);
+  EXPECT_EQ(fs->Stats().ready_instances, 0);
+  // A pod of another function, or without the label, adds nothing here.
+  registry_->OnPod(
+      PodJson("default", "x-1", "", Json::object(), {{"local.kfaas.dev/port", "20002"}}));
+  EXPECT_EQ(fs->Stats().instances, 1);
+  // Relabelled away, then back; then terminating; then deleted.
+  registry_->OnPod(
+      PodJson("default", "hello-1", "other", Json::object(), {{"local.kfaas.dev/port", "20001"}}));
+  EXPECT_EQ(fs->Stats().instances, 0);
+  EXPECT_NE(registry_->Find("default", "other"), nullptr);
+  registry_->OnPod(pod);
+  EXPECT_EQ(fs->Stats().instances, 1);
+  Json terminating = pod;
+  terminating["metadata"]["deletionTimestamp"] = "2026-11-29T00:00:00Z";
+  registry_->OnPod(terminating);
+  EXPECT_EQ(fs->Stats().instances, 0);
+  registry_->OnPod(pod);
+  registry_->OnPodDeleted(pod);
+  EXPECT_EQ(fs->Stats().instances, 0);
+  // A cluster pod without a port of its own: the function's spec.port.
+  registry_->OnPod(PodJson("default", "hello-2", "hello", {{"podIP", "10.0.0.5"}}));
+  auto d = registry_->Find("default", "hello")->Stats();
+  EXPECT_EQ(d.instances, 1);
+  // A deleted Function's state goes with its last pod.
+  registry_->OnFunctionDeleted("default", "hello");
+  EXPECT_NE(registry_->Find("default", "hello"), nullptr);
+  registry_->OnPodDeleted(PodJson("default", "hello-2", "hello", {{"podIP", "10.0.0.5"}}));
+  EXPECT_EQ(registry_->Find("default", "hello"), nullptr);
+}
+
 TEST_F(RegistryTest, StatsReaderGivesDeltas) {
   registry_->OnFunction(Fn("default", "hello"));
   registry_->OnEndpointSlice(SliceJson("default", "h", "hello", {{"10.0.0.1", true}}));
