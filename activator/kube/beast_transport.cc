@@ -108,6 +108,10 @@ class Conn {
   // TLS connection are fine (OpenSSL consumes them on the next read), a FIN or reset is not.
   bool Usable() {
     if (!IsOpen()) return false;
+    if (Fd() < 0) {  // closed by Cancel()
+      Close();
+      return false;
+    }
     pollfd p{Fd(), POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) == 0) return true;
     bool dead = (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
@@ -117,17 +121,17 @@ class Conn {
   }
 
   void Close() {
-    error_code ignored;
-    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
-    if (plain_) plain_->socket().close(ignored);
+    CloseSocket();
     tls_.reset();
     plain_.reset();
   }
 
-  // Thread-safe: makes a blocked operation return promptly (and every later one fail).
+  // Thread-safe: makes a blocked operation return promptly (and every later one fail). Only the
+  // socket is closed here: the blocked read is still pending on the stream object, which must
+  // outlive it (destroying it from this handler was a use-after-free found by ASan).
   void Cancel() {
     cancelled_.store(true);
-    asio::post(ioc_, [this] { Close(); });
+    asio::post(ioc_, [this] { CloseSocket(); });
   }
   bool cancelled() const { return cancelled_.load(); }
 
@@ -275,6 +279,12 @@ class Conn {
   void RunUntilDone() {
     ioc_.restart();
     ioc_.run();
+  }
+
+  void CloseSocket() {
+    error_code ignored;
+    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+    if (plain_) plain_->socket().close(ignored);
   }
 
   tcp::socket::native_handle_type Fd() {
