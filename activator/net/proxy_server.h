@@ -64,7 +64,8 @@ class ProxyServer {
   std::unique_ptr<ServerShared> shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t port_ = 0;
-  bool started_ = false;
+  // Atomic: ready() reads it while Drain() runs on another thread (found by TSan).
+  std::atomic<bool> started_{false};
 };
 
 }  // namespace kfaas::activator::net
