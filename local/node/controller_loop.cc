@@ -8,7 +8,13 @@ ControllerLoop::ControllerLoop(std::string name, int workers, ReconcileFunc reco
     : name_(std::move(name)),
       workers_(workers < 1 ? 1 : workers),
       reconcile_(std::move(reconcile)),
-      queue_(std::make_unique<kube::WorkQueue>(clock, kube::DefaultControllerRateLimiter(clock))) {}
+      // client-go's limiter, with the per-key back-off capped at 1 s instead of 1000 s: after
+      // the API server recovers from a fault, the local cluster converges within a second
+      // rather than after the back-off of its longest failure run.
+      queue_(std::make_unique<kube::WorkQueue>(
+          clock, kube::MaxOfRateLimiter(
+                     kube::ExponentialRateLimiter(std::chrono::milliseconds(5), kMaxBackoff),
+                     kube::TokenBucketRateLimiter(clock, 10, 100)))) {}
 
 ControllerLoop::~ControllerLoop() { Stop(); }
 

@@ -3,7 +3,8 @@
 //
 // Reconcile returns OK (done: the key's back-off is forgotten), OK with a requeue delay (look
 // again later, e.g. for minReadySeconds), or an error (retried with the queue's per-key
-// exponential back-off, logged). A key is never reconciled by two workers at once.
+// exponential back-off up to kMaxBackoff, logged). A key is never reconciled by two workers at
+// once.
 #pragma once
 
 #include <functional>
@@ -22,6 +23,8 @@ class ControllerLoop {
  public:
   // Returns the requeue delay (zero: none).
   using ReconcileFunc = std::function<absl::StatusOr<Duration>(const std::string& key)>;
+  // The longest per-key retry delay after repeated errors.
+  static constexpr Duration kMaxBackoff = std::chrono::seconds(1);
 
   ControllerLoop(std::string name, int workers, ReconcileFunc reconcile, Clock& clock);
   ~ControllerLoop();  // Stop()

@@ -548,7 +548,9 @@ def case_watches(p, row, rounds=3, storm=False):
 
 def case_writes(p, row, seconds=3.0):
     api = Api(p)
-    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": 4}})
+    # The idle window (from the burst's last response) outlasts the injections by 5 s: the
+    # convergence check needs hello up, and the controllers retry at most 1 s apart.
+    apply_hello(p, {"scale": {"min": 0, "max": 3, "target": 10, "idleWindowSeconds": int(seconds) + 5}})
     worst = 0.0
     failed = 0
     # The activator's writes (its /scale PATCH, its cold-start status) fail with 409, then 500;
