@@ -162,10 +162,12 @@ inline HttpResult Request(uint16_t port, const std::string& method, const std::s
 }
 
 // A streaming GET (watch) on the plain port: calls `on_line` for each line until it returns
-// false, the server ends the stream, or `timeout`.
+// false, the server ends the stream, or `timeout`. `accept`, when set, is sent as the Accept
+// header (e.g. a Table watch).
 inline int StreamLines(uint16_t port, const std::string& target,
                        const std::function<bool(const std::string&)>& on_line,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       const std::string& accept = "") {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace bhttp = boost::beast::http;
@@ -175,6 +177,7 @@ inline int StreamLines(uint16_t port, const std::string& target,
   s.expires_after(timeout);
   bhttp::request<bhttp::empty_body> req(bhttp::verb::get, target, 11);
   req.set(bhttp::field::host, "127.0.0.1");
+  if (!accept.empty()) req.set(bhttp::field::accept, accept);
   bhttp::write(s, req);
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::buffer_body> p;
