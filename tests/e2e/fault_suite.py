@@ -18,7 +18,9 @@ is not a loss. Cases (each its own platform, in priority order):
   sigterm-keepalive  the same with 20 keep-alive connections sending back to back: the draining
             activator answers with Connection: close, clients reconnect to the new one.
   sigterm-bound  SIGTERM while requests are held for a cold start longer than the drain
-            bound: they must get an explicit 503. FAILS today (a known bug, see the case).
+            bound: they must get an explicit 503 (a bug this case found, fixed).
+  sigterm-bound-forwarded  SIGTERM while requests already forwarded to an instance outlast
+            the drain bound: each gets an explicit 503, none a closed connection.
   watches   the API server drops every watch and compacts its history as a burst arrives at a
             function at zero and again 1.5 s into the scale-up (3 rounds).
   watch-storm  the same, six times within 2 s per round: the informers back off (client-go's
@@ -441,6 +443,52 @@ def case_sigterm_bound(p, row, n=20):
         a1.wait()
 
 
+def case_sigterm_bound_forwarded(p, row, n=20):
+    """SIGTERM while n 3 s requests are in flight at a warm instance and the drain bound is 1 s:
+    at the bound each forwarded request must get an explicit 503 (ShuttingDown, its body saying
+    the request may have been processed), not a closed connection; the activator exits 1 (its
+    drain was cut short)."""
+    api = Api(p)
+    apply_hello(p, {"scale": {"min": 1, "max": 1, "target": 100, "idleWindowSeconds": 60}})
+    wait_converged(api, [p.admin_port], "hello", 1)
+    a1, port1, admin1, ready1 = start_activator(p, "activator-1", drain_timeout=1)
+    try:
+        wait_until("activator-1 ready", ready1, timeout=20)
+        targets = Targets([port1])
+        state = {}
+
+        def forwarded():
+            fn = debug_function(admin1, "hello")
+            return fn.get("inFlight", 0) >= n
+
+        def term():
+            # SIGTERM once every request is at the instance (or after 2 s: then the row says so).
+            try:
+                wait_until("%d requests forwarded" % n, forwarded, timeout=2, interval=0.02)
+            except AssertionError:
+                print("not every request was seen in flight before the SIGTERM", flush=True)
+            state["term"] = time.monotonic()
+            a1.send_signal(signal.SIGTERM)
+        threading.Thread(target=term, daemon=True).start()
+        step("%d requests of 3 s forwarded to hello; SIGTERM, drain bound 1 s" % n)
+        results = asyncio.run(load(targets, "/fn/default/hello/sleep?ms=3000", n, 0, timeout=10))
+        row.add(results)
+        rc = a1.wait(timeout=30)
+        codes = sorted(set(r[0] for r in results))
+        print("activator-1 exited %d; answers: %s" % (rc, codes), flush=True)
+        check_no_loss(row)
+        # Exit 1: the drain did not finish every request (the activator's way of saying so).
+        expect(rc == 1, "activator-1 exited %d after cutting requests at its drain bound, not 1" % rc)
+        expect(all(r[0] == 503 for r in results),
+               "a request forwarded at the drain bound got %s, not an explicit 503" % codes)
+        expect(all("ShuttingDown" in r[1] and "may have been processed" in r[1] for r in results),
+               "a 503 without a body naming the shutdown: %r" % results[0][1][:200])
+    finally:
+        if a1.poll() is None:
+            a1.kill()
+        a1.wait()
+
+
 def case_sigterm(p, row, cold=False):
     """warm: hello has an instance, 300 ms requests are in flight at the SIGTERM. cold: hello is
     at zero, the API server delays the /scale write by 1 s, the SIGTERM comes while activator-1
@@ -764,6 +812,7 @@ CASES = {
     "sigterm-cold": (lambda p, row: case_sigterm(p, row, cold=True), None),
     "sigterm-keepalive": (case_sigterm_keepalive, None),
     "sigterm-bound": (case_sigterm_bound, None),
+    "sigterm-bound-forwarded": (case_sigterm_bound_forwarded, None),
     "watches": (case_watches, None),
     "watch-storm": (lambda p, row: case_watches(p, row, storm=True), None),
     "writes": (case_writes, None),
