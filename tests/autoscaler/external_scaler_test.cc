@@ -12,10 +12,12 @@
 #include "kfaas/v1/stats.grpc.pb.h"
 #include "tests/autoscaler/fakes.h"
 #include "tests/testutil/fake_client.h"
+#include "tests/testutil/time_scale.h"
 
 namespace kfaas::autoscaler {
 namespace {
 
+using kfaas::testing::Scaled;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::BlackHole;
@@ -31,6 +33,7 @@ struct Activator {
     opts.activator_id = std::move(id);
     opts.hub.poll_interval = milliseconds(20);
     opts.external_scaler.heartbeat = milliseconds(300);
+    opts.peer_deadline = Scaled(milliseconds(300));
     opts.stats.default_interval = milliseconds(100);
     server = std::make_unique<ActivatorScalerServer>(
         ActivatorScalerDeps{
@@ -238,7 +241,7 @@ TEST(AutoscalerExternalScalerTest, AnswersCoverPeersAndSkipUnreachableOnes) {
     ASSERT_TRUE(stub->IsActive(&ctx, Ref("default", "hello"), &resp).ok());
     EXPECT_TRUE(resp.result());
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Scaled(seconds(2)));
 
   act.stats.Set("default", "hello", 2, 1, 3);
   act.server->Notify();
@@ -252,7 +255,7 @@ TEST(AutoscalerExternalScalerTest, AnswersCoverPeersAndSkipUnreachableOnes) {
   externalscaler::GetMetricsResponse resp;
   ASSERT_TRUE(stub->GetMetrics(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.metricvalues(0).metricvalue(), 8);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Scaled(seconds(2)));
   EXPECT_NE(act.registry.Serialize().find("kfaas_activator_peer_query_failures_total"),
             std::string::npos);
 }

@@ -13,10 +13,12 @@
 #include "tests/autoscaler/fakes.h"
 #include "tests/autoscaler/loop_fakes.h"
 #include "tests/testutil/fake_client.h"
+#include "tests/testutil/time_scale.h"
 
 namespace kfaas::autoscaler {
 namespace {
 
+using kfaas::testing::Scaled;
 using kfaas::testing::WaitFor;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -82,19 +84,20 @@ TEST(AutoscalerPipelineTest, CollectorStreamsAndReconnects) {
   BlackHole hung;
   RecordingSink sink;
   metrics::Registry registry;
-  StatsCollector collector(sink, {.interval = milliseconds(100)}, &registry);
+  StatsCollector collector(
+      sink, {.interval = milliseconds(100), .silence_timeout = Scaled(seconds(3))}, &registry);
   collector.SetAddresses({hung.address(), address, "127.0.0.1:1"});
   // The hung and refused activators do not hold up the live one.
-  ASSERT_TRUE(WaitFor([&] { return sink.Last(address) == 5; }, seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return sink.Last(address) == 5; }, Scaled(seconds(5))));
   EXPECT_EQ(collector.Connected(), std::vector<std::string>{address});
 
   act->Stop();
   act.reset();
-  ASSERT_TRUE(WaitFor([&] { return sink.Disconnects(address) == 1; }, seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return sink.Disconnects(address) == 1; }, Scaled(seconds(5))));
   // The activator comes back on the same port: the stream resumes.
   act = std::make_unique<FakeActivator>("a", address);
   act->stats.Set("default", "hello", 9, 0, 9);
-  ASSERT_TRUE(WaitFor([&] { return sink.Last(address) == 9; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return sink.Last(address) == 9; }, Scaled(seconds(10))));
   EXPECT_NE(registry.Serialize().find("kfaas_autoscaler_activators_connected 1"),
             std::string::npos);
 
@@ -117,8 +120,9 @@ TEST(AutoscalerPipelineTest, StepReachesTheRightReplicasWithinASecond) {
   StatsCollector collector(loop, {.interval = milliseconds(200)}, &registry);
   collector.SetAddresses({a.Address(), b.Address()});
   loop.Start();
-  ASSERT_TRUE(WaitFor([&] { return collector.Connected().size() == 2; }, seconds(5)));
-  ASSERT_TRUE(WaitFor([&] { return loop.Concurrency("default", "hello") == 1; }, seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return collector.Connected().size() == 2; }, Scaled(seconds(5))));
+  ASSERT_TRUE(
+      WaitFor([&] { return loop.Concurrency("default", "hello") == 1; }, Scaled(seconds(5))));
 
   // 200 in flight, split over both activators.
   const auto start = std::chrono::steady_clock::now();
@@ -126,9 +130,11 @@ TEST(AutoscalerPipelineTest, StepReachesTheRightReplicasWithinASecond) {
   b.stats.Set("default", "hello", 60, 20, 80);
   a.Notify();
   b.Notify();
-  ASSERT_TRUE(WaitFor([&] { return targets.Get("default", "hello").replicas == 20; }, seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return targets.Get("default", "hello").replicas == 20; }, Scaled(seconds(5))));
   const auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, seconds(1)) << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
+  EXPECT_LT(took, Scaled(seconds(1)))
+      << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
   loop.Stop();
   collector.Stop();
 }

@@ -16,10 +16,12 @@
 #include "common/kube/retry.h"
 #include "local/apiserver/api_server.h"
 #include "tests/common/kube_test_util.h"
+#include "tests/testutil/time_scale.h"
 
 namespace kfaas::kube {
 namespace {
 
+using kfaas::testing::Scaled;
 using ::testing::HasSubstr;
 using testing::TempDir;
 using testing::WaitFor;
@@ -361,7 +363,8 @@ TEST_F(ApiServerTest, InformerConvergesUnderChurnDropsAndCompaction) {
       server_->faults().SetLatency(local::LatencyFault{});
     }
   });
-  std::this_thread::sleep_for(4s);
+  // Long enough for several drop/compact rounds however slow the build (kTimeScale).
+  std::this_thread::sleep_for(Scaled(4s));
   stop = true;
   for (auto& t : writers) t.join();
   chaos.join();
@@ -400,9 +403,9 @@ TEST_F(ApiServerTest, LeaderElectionHandsOver) {
     c.lease_namespace = "default";
     c.lease_name = "kube-test";
     c.identity = id;
-    c.lease_duration = 2s;
-    c.renew_deadline = 1500ms;
-    c.retry_period = 300ms;
+    c.lease_duration = Scaled(2s);
+    c.renew_deadline = Scaled(1500ms);
+    c.retry_period = Scaled(300ms);
     return c;
   };
   auto ca = config("a");
@@ -413,13 +416,13 @@ TEST_F(ApiServerTest, LeaderElectionHandsOver) {
   ASSERT_TRUE(WaitFor([&] { return a.IsLeader(); }));
   b.Start();
   ASSERT_TRUE(WaitFor([&] { return b.CurrentLeader() == "a"; }));
-  std::this_thread::sleep_for(2500ms);
+  std::this_thread::sleep_for(Scaled(2500ms));
   EXPECT_TRUE(a.IsLeader());
   EXPECT_FALSE(b.IsLeader());
   auto killed = std::chrono::steady_clock::now();
   a.Stop();  // no release: as if the process died
-  ASSERT_TRUE(WaitFor([&] { return b.IsLeader(); }, 10s));
-  EXPECT_LT(std::chrono::steady_clock::now() - killed, 2s + 300ms * 2.2 + 500ms);
+  ASSERT_TRUE(WaitFor([&] { return b.IsLeader(); }, Scaled(10s)));
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, Scaled(2s + 300ms * 2.2 + 500ms));
   auto lease = server_->LocalClient("t")->Get(resources::kLeases, "default", "kube-test");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "b");
@@ -430,8 +433,8 @@ TEST_F(ApiServerTest, LeaderElectionHandsOver) {
   ASSERT_TRUE(WaitFor([&] { return c.CurrentLeader() == "b"; }));
   auto stopped = std::chrono::steady_clock::now();
   b.Stop();  // graceful: releases
-  ASSERT_TRUE(WaitFor([&] { return c.IsLeader(); }, 10s));
-  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 300ms * 2.2 + 400ms);
+  ASSERT_TRUE(WaitFor([&] { return c.IsLeader(); }, Scaled(10s)));
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, Scaled(300ms * 2.2 + 400ms));
 }
 
 TEST_F(ApiServerTest, EventsAreWrittenAndAggregated) {

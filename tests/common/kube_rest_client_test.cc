@@ -306,9 +306,12 @@ TEST(RestClient, ClientSideRateLimit) {
   });
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->GetPath("/version").ok());
-  // 2 from the burst, then 3 at 10 qps.
+  // 2 from the burst, then 3 at 10 qps: the fifth cannot start before ~300 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(280));
-  EXPECT_EQ(client->stats().throttled, 3);
+  // 3 waited when each call is fast; a call slower than the 100 ms refill (under a sanitizer)
+  // finds its token ready, so fewer wait — but at least one must.
+  EXPECT_GE(client->stats().throttled, 1);
+  EXPECT_LE(client->stats().throttled, 3);
 }
 
 TEST(RestClient, EventRecorderWritesAndAggregatesThroughHttp) {

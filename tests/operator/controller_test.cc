@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <mutex>
 
@@ -212,7 +213,11 @@ spec: {image: x, scale: {min: 5, max: 2}}
   EXPECT_THAT((*FindCondition(conds, "Ready"))["message"].get<std::string>(),
               HasSubstr("scale.min (5) must be <= scale.max (2)"));
   EXPECT_FALSE(Get(kDeployments, "bad").has_value());
-  EXPECT_THAT(sink_.events(), ::testing::Contains("bad Warning InvalidScale"));
+  // The Warning is recorded right after the status write the wait above saw.
+  EXPECT_TRUE(Eventually([&] {
+    auto events = sink_.events();
+    return std::find(events.begin(), events.end(), "bad Warning InvalidScale") != events.end();
+  })) << ::testing::PrintToString(sink_.events());
   // Fixing it makes the function ready.
   ASSERT_TRUE(client_
                   ->Patch(kFunctions, "default", "bad", kube::PatchType::kMerge,
