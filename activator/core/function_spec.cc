@@ -33,6 +33,9 @@ absl::StatusOr<FunctionSpec> ParseFunctionSpec(const Json& fn) {
   }
   s.name = md["name"].get<std::string>();
   s.ns = md["namespace"].get<std::string>();
+  if (auto it = md.find("creationTimestamp"); it != md.end() && it->is_string()) {
+    s.created = it->get<std::string>();
+  }
   Json spec = fn.value("spec", Json::object());
   if (!spec.is_object()) spec = Json::object();
   s.port = IntField(spec, "port", 8080, 1, 65535);

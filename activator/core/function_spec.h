@@ -17,6 +17,7 @@ namespace kfaas::activator {
 struct FunctionSpec {
   std::string ns;
   std::string name;
+  std::string created;             // metadata.creationTimestamp (RFC 3339), "" when unknown
   std::vector<std::string> hosts;  // spec.hosts, lower-cased
   std::string readiness_path;      // "" = probe with a TCP connect
   int port = 8080;

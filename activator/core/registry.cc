@@ -1,5 +1,7 @@
 #include "activator/core/registry.h"
 
+#include <algorithm>
+
 #include "common/base/log.h"
 
 namespace kfaas::activator {
@@ -21,12 +23,21 @@ std::shared_ptr<FunctionState> Registry::GetOrCreateLocked(const std::string& ns
 }
 
 void Registry::RebuildLocked() {
-  std::vector<Table::Entry> entries;
+  // Oldest claim first (creation time, then namespace/name), as the operator decides who owns
+  // a host listed by several Functions; an unknown time sorts last.
+  std::vector<std::pair<std::string, Table::Entry>> ordered;
   for (const auto& [key, fs] : functions_) {
     if (!fs->HasSpec()) continue;
     FunctionSpec spec = fs->spec();
-    entries.push_back({spec.ns, spec.name, spec.hosts, fs});
+    ordered.push_back({spec.created, {spec.ns, spec.name, spec.hosts, fs}});
   }
+  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+    if (a.first.empty() != b.first.empty()) return b.first.empty();
+    return a.first < b.first;  // RFC 3339 UTC times of one precision compare as strings
+  });
+  std::vector<Table::Entry> entries;
+  entries.reserve(ordered.size());
+  for (auto& [created, entry] : ordered) entries.push_back(std::move(entry));
   std::vector<std::string> conflicts;
   auto table = std::make_shared<const Table>(entries, deps_.options.domain, &conflicts);
   for (const auto& c : conflicts) KFAAS_LOG(WARNING) << "routing: host " << c;

@@ -53,14 +53,17 @@ class RouteTable {
     std::shared_ptr<T> value;
   };
   RouteTable() = default;
-  // Entries in a stable order (the first claim of a host wins). `domain` e.g. "kfaas.local".
+  // Entries oldest claim first. A function's generated host <name>.<namespace>.<domain> is
+  // always its own: no other function's spec.hosts can take it, whatever the order. Of the
+  // spec.hosts, the first claim wins. `domain` e.g. "kfaas.local".
   RouteTable(const std::vector<Entry>& entries, std::string_view domain,
              std::vector<std::string>* conflicts = nullptr) {
     for (const auto& e : entries) {
       by_key_.emplace(e.ns + "/" + e.name, e.value);
-      std::vector<std::string> hosts = e.hosts;
-      hosts.push_back(e.name + "." + e.ns + "." + std::string(domain));
-      for (const auto& h : hosts) {
+      by_host_.emplace(e.name + "." + e.ns + "." + std::string(domain), e.value);
+    }
+    for (const auto& e : entries) {
+      for (const auto& h : e.hosts) {
         auto [it, inserted] = by_host_.emplace(h, e.value);
         if (!inserted && it->second != e.value && conflicts) {
           conflicts->push_back(h + " claimed by " + e.ns + "/" + e.name + " is already routed");

@@ -205,6 +205,13 @@ awaitable<bool> Session::Handle(ReqParser& parser) {
     co_return co_await Respond(
         400, ErrorJson(400, "the request target must be a path starting with '/'"), local_keep);
   }
+  // RFC 9112 3.2: more than one Host is refused, never routed by whichever comes first (two
+  // Hosts may name two functions, and a proxy in front may have read the other one).
+  if (req.count(http::field::host) > 1) {
+    metrics().Unrouted(400).Inc();
+    co_return co_await Respond(400, ErrorJson(400, "more than one Host header: send exactly one"),
+                               local_keep);
+  }
   const Registry::Table& table = shared_.registry->Current();
   std::shared_ptr<FunctionState> fs;
   if (!host.empty()) {

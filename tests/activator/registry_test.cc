@@ -43,6 +43,22 @@ class RegistryTest : public ::testing::Test {
   std::unique_ptr<Registry> registry_;
 };
 
+TEST_F(RegistryTest, SharedHostGoesToTheOldestClaimNotTheFirstName) {
+  // "zeta" was created first; "alpha" sorts first by name but claims the host later.
+  Json zeta = Fn("default", "zeta", {{"hosts", {"shared.example.com"}}});
+  zeta["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z";
+  Json alpha =
+      Fn("default", "alpha", {{"hosts", {"shared.example.com", "zeta.default.kfaas.local"}}});
+  alpha["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z";
+  registry_->OnFunction(alpha);
+  registry_->OnFunction(zeta);
+  const auto& t = registry_->Current();
+  EXPECT_EQ(t.ByHost("shared.example.com"), t.ByName("default", "zeta"));
+  // And no claim takes another function's generated host.
+  EXPECT_EQ(t.ByHost("zeta.default.kfaas.local"), t.ByName("default", "zeta"));
+  EXPECT_EQ(t.ByHost("alpha.default.kfaas.local"), t.ByName("default", "alpha"));
+}
+
 TEST_F(RegistryTest, RoutesByHostAndName) {
   registry_->OnFunction(Fn("default", "hello", {{"hosts", {"Hello.Example.com"}}}));
   const auto& t = registry_->Current();

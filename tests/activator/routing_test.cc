@@ -88,6 +88,20 @@ TEST(RouteTable, HostsAndNames) {
   EXPECT_EQ(t.ByName("default", "b"), nullptr);
 }
 
+TEST(RouteTable, AGeneratedHostCannotBeClaimedByAnotherFunction) {
+  auto thief = std::make_shared<int>(1);
+  auto owner = std::make_shared<int>(2);
+  std::vector<std::string> conflicts;
+  // The thief comes first (older) and lists the owner's generated host in its spec.hosts.
+  RouteTable<int> t(
+      {{"default", "thief", {"owner.default.kfaas.local"}, thief}, {"default", "owner", {}, owner}},
+      "kfaas.local", &conflicts);
+  EXPECT_EQ(t.ByHost("owner.default.kfaas.local"), owner);
+  EXPECT_EQ(t.ByHost("thief.default.kfaas.local"), thief);
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_NE(conflicts[0].find("default/thief"), std::string::npos) << conflicts[0];
+}
+
 TEST(FunctionSpec, DefaultsAndTolerance) {
   auto s =
       ParseFunctionSpec(nlohmann::json::parse(R"({"metadata":{"name":"f","namespace":"d"},"spec":{

@@ -15,14 +15,18 @@ temporary KFAAS_HOME), the real kubectl, and real processes for every component 
 
 Skips (77) when the binaries are not built (cmake --build build --target kfaas-local
 kfaas-operator kfaas-activator hello-function)."""
+import base64
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from localup import (BUILD, SOURCE, alive, cold_starts_total, descendants, expect, LocalUp, missing_binaries, step, wait_until)  # noqa: E402
@@ -133,7 +137,30 @@ def scenario(p):
     wait_until("hello unknown to the activator (404)", lambda: p.get("/fn/default/hello/")[0] == 404)
     expect(all(alive(x) for x in py_pids), "deleting hello stopped hello-python")
 
-    # 6. Ctrl-C.
+    # 6. Secrets stay out of every log: the kubeconfig's token and client key, which the
+    # operator and the activator authenticate with, and a wrong token presented to the API server.
+    step("no token or key in any log")
+    with open(p.kubeconfig) as f:
+        kubeconfig = f.read()
+    secrets = re.findall(r"^\s*(?:token|client-key-data):\s*\"?([^\s\"]+)", kubeconfig, re.M)
+    expect(secrets, "no token or client key found in %s" % p.kubeconfig)
+    wrong = "kfaas-wrong-token-%d" % os.getpid()
+    server = re.search(r"^\s*server:\s*(\S+)", kubeconfig, re.M).group(1)
+    ca = base64.b64decode(re.search(r"certificate-authority-data:\s*(\S+)", kubeconfig).group(1)).decode()
+    req = urllib.request.Request(server + "/apis/kfaas.dev/v1alpha1/functions",
+                                 headers={"Authorization": "Bearer " + wrong})
+    try:
+        urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cadata=ca))
+        code = 200
+    except urllib.error.HTTPError as e:
+        code = e.code
+    expect(code == 401, "a wrong bearer token got %d from the API server, not 401" % code)
+    for secret in secrets + [wrong]:
+        leaked = [l for l in p.lines if secret in l or secret[:24] in l]
+        expect(not leaked, "a secret (%s...) appears in the logs: %s" % (secret[:6], leaked[:3]))
+    print("%d secrets checked against %d log lines: none appears" % (len(secrets) + 1, len(p.lines)))
+
+    # 7. Ctrl-C.
     step("Ctrl-C")
     everything = descendants(p.proc.pid)
     expect(len(everything) >= 7, "expected kfaas-local, operator, activator, log filters and hello-python: %s" % everything)

@@ -216,5 +216,51 @@ TEST_F(ActivatorHostile, PathTraversalInFnRoutes) {
   ASSERT_EQ(r.status, 200);
 }
 
+// The traffic port serves only functions: the admin paths (metrics, health, debug) live on the
+// admin port, so a caller of a function cannot read them, and a Host naming the activator's
+// own addresses routes nowhere.
+TEST_F(ActivatorHostile, AdminPathsAreNotServedOnTheTrafficPort) {
+  for (const std::string target :
+       {"/metrics", "/healthz", "/readyz", "/livez", "/debug/functions", "/debug/pprof"}) {
+    Exchange ex = RawHttp(h_->port(), {"GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"});
+    EXPECT_EQ(ex.Status(), 404) << target << ": " << ex.response.substr(0, 300);
+    EXPECT_EQ(ex.response.find("kfaas_"), std::string::npos) << target << " leaked metrics";
+    EXPECT_EQ(ex.response.find("readyInstances"), std::string::npos) << target;
+    ExpectServing(target);
+  }
+}
+
+// A Host header can reach only the function it names: never another function, never a
+// function's generated host with a suffix or prefix trick. Ambiguous requests are refused.
+TEST_F(ActivatorHostile, HostTricksReachOnlyTheNamedFunction) {
+  // "other" has no backend: anything routed to it waits for a cold start, so a 200 with
+  // hello's answer means the request reached hello.
+  const std::vector<std::string> not_hello = {
+      "hello.default.kfaas.local.evil.example",
+      "evil.example.hello.default.kfaas.local",
+      "hello.default.kfaas.local@evil.example",
+      "hello.default.kfaas.local%00",
+      "hello.default",
+      "hello",
+  };
+  for (const auto& host : not_hello) {
+    Exchange ex = RawHttp(h_->port(), {"GET /hello HTTP/1.1\r\nHost: " + host + "\r\n\r\n"});
+    EXPECT_NE(ex.Status(), 200) << host << ": " << ex.response.substr(0, 300);
+    EXPECT_EQ(ex.response.find("hello from"), std::string::npos) << host;
+    ExpectServing(host);
+  }
+  // The same host in another case, with a port or a trailing dot is still hello.
+  for (const std::string host : {"HELLO.default.KFAAS.local", "hello.default.kfaas.local:8080",
+                                 "hello.default.kfaas.local."}) {
+    Exchange ex = RawHttp(h_->port(), {"GET /hello HTTP/1.1\r\nHost: " + host + "\r\n\r\n"});
+    EXPECT_EQ(ex.Status(), 200) << host << ": " << ex.response.substr(0, 300);
+  }
+  // Two Host headers (one for each function): 400, not whichever the router reads first.
+  Exchange two = RawHttp(h_->port(), {"GET /hello HTTP/1.1\r\nHost: other.default.kfaas.local\r\n"
+                                      "Host: hello.default.kfaas.local\r\n\r\n"});
+  EXPECT_EQ(two.Status(), 400) << two.response.substr(0, 300);
+  ExpectServing("two Host headers");
+}
+
 }  // namespace
 }  // namespace kfaas::reliability
