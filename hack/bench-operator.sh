@@ -5,10 +5,11 @@
 # kfaas-operator on free ports.
 #
 #   hack/bench-operator.sh [--count N] [--concurrency C] [--workers W] [--operator BINARY]
-#                          [--node true|false]
+#                          [--node true|false] [--operator-args "ARGS"]
 #   KFAAS_BUILD_DIR=/tmp/b hack/bench-operator.sh
 # --operator runs another kfaas-operator binary (an A/B against a saved copy of the old one);
 # --node=false runs kfaas-local without its node (no Deployment/Endpoints controllers).
+# --operator-args passes more flags to the operator (e.g. "--kube-transport cpprest").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,6 +18,7 @@ count=10000
 concurrency=32
 workers=8
 operator_bin=
+operator_args=
 node=true
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,9 +26,10 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --operator) operator_bin=$2; shift 2 ;;
+    --operator-args) operator_args=$2; shift 2 ;;
     --node) node=$2; shift 2 ;;
     --node=*) node=${1#--node=}; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-operator: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,7 +78,7 @@ operator_bin=${operator_bin:-$build/operator/kfaas-operator}
 echo "==> starting $operator_bin ($workers workers)"
 "${wrapper[@]}" "$operator_bin" --kubeconfig "$kubeconfig" --leader-elect=false \
   --workers "$workers" --qps 0 --admin-address 127.0.0.1 --admin-port "$admin_port" \
-  --log-level warning >"$work/operator.log" 2>&1 &
+  --log-level warning $operator_args >"$work/operator.log" 2>&1 &
 op_pid=$!
 pids+=($op_pid)
 if [ ${#wrapper[@]} -gt 0 ]; then

@@ -202,6 +202,18 @@ class RestClient::Limiter {
   SteadyTime last_;
 };
 
+TransportConfig TransportConfigFor(const RestConfig& config) {
+  TransportConfig tc;
+  tc.base_url = config.host;
+  tc.ca_pem = config.ca_pem;
+  tc.client_cert_pem = config.client_cert_pem;
+  tc.client_key_pem = config.client_key_pem;
+  tc.tls_server_name = config.tls_server_name;
+  tc.insecure_skip_tls_verify = config.insecure_skip_tls_verify;
+  tc.timeout = config.timeout;
+  return tc;
+}
+
 RestClient::RestClient(RestConfig config, std::shared_ptr<Transport> transport)
     : config_(std::move(config)),
       clock_(config_.clock ? *config_.clock : RealClock::Get()),
@@ -216,15 +228,7 @@ absl::StatusOr<std::shared_ptr<RestClient>> RestClient::New(RestConfig config,
   if (config.host.empty()) return absl::InvalidArgumentError("RestConfig.host is empty");
   while (config.host.size() > 8 && config.host.back() == '/') config.host.pop_back();
   if (!transport) {
-    TransportConfig tc;
-    tc.base_url = config.host;
-    tc.ca_pem = config.ca_pem;
-    tc.client_cert_pem = config.client_cert_pem;
-    tc.client_key_pem = config.client_key_pem;
-    tc.tls_server_name = config.tls_server_name;
-    tc.insecure_skip_tls_verify = config.insecure_skip_tls_verify;
-    tc.timeout = config.timeout;
-    auto t = NewCpprestTransport(tc);
+    auto t = NewTransport(config.transport, TransportConfigFor(config));
     if (!t.ok()) return t.status();
     transport = std::move(*t);
   }
