@@ -108,16 +108,16 @@ class RestWatchStream final : public WatchStream {
   bool Next(WatchEvent* event) override {
     while (pending_.empty()) {
       if (done_) return false;
-      std::string chunk;
-      if (!body_->Read(&chunk)) {
+      // chunk_ and events_ keep their capacity: a busy watch reads thousands of chunks.
+      if (!body_->Read(&chunk_)) {
         absl::Status s = body_->error();
         if (s.ok()) s = decoder_.Finish();
         End(stopped_ ? absl::CancelledError("watch stopped") : s);
         continue;
       }
-      std::vector<WatchEvent> events;
-      absl::Status s = decoder_.Feed(chunk, &events);
-      for (auto& e : events) pending_.push_back(std::move(e));
+      events_.clear();
+      absl::Status s = decoder_.Feed(chunk_, &events_);
+      for (auto& e : events_) pending_.push_back(std::move(e));
       if (!s.ok()) {
         End(s);
         body_->Cancel();
@@ -147,6 +147,8 @@ class RestWatchStream final : public WatchStream {
 
   std::unique_ptr<ResponseStream> body_;
   WatchDecoder decoder_;
+  std::string chunk_;
+  std::vector<WatchEvent> events_;
   std::deque<WatchEvent> pending_;
   bool done_ = false;
   std::atomic<bool> stopped_{false};
