@@ -5,10 +5,12 @@
 # kfaas-operator on free ports.
 #
 #   hack/bench-operator.sh [--count N] [--concurrency C] [--workers W] [--operator BINARY]
-#                          [--node true|false]
+#                          [--node true|false] [--operator-args "ARGS"] [--local BINARY]
 #   KFAAS_BUILD_DIR=/tmp/b hack/bench-operator.sh
 # --operator runs another kfaas-operator binary (an A/B against a saved copy of the old one);
 # --node=false runs kfaas-local without its node (no Deployment/Endpoints controllers).
+# --operator-args passes more flags to the operator (e.g. "--kube-transport cpprest").
+# --local runs another kfaas-local binary (an A/B of its node's controllers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,6 +19,8 @@ count=10000
 concurrency=32
 workers=8
 operator_bin=
+operator_args=
+local_bin=
 node=true
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,9 +28,11 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --operator) operator_bin=$2; shift 2 ;;
+    --operator-args) operator_args=$2; shift 2 ;;
+    --local) local_bin=$2; shift 2 ;;
     --node) node=$2; shift 2 ;;
     --node=*) node=${1#--node=}; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-operator: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +58,7 @@ admin_port=$(free_port)
 
 echo "==> starting kfaas-local (API server) on :$api_port"
 read -r -a api_wrapper <<<"${KFAAS_BENCH_API_WRAPPER:-}"
-KFAAS_HOME="$work/home" "${api_wrapper[@]}" "$build/local/kfaas-local" --home "$work/home" --secure-port "$api_port" \
+KFAAS_HOME="$work/home" "${api_wrapper[@]}" "${local_bin:-$build/local/kfaas-local}" --home "$work/home" --secure-port "$api_port" \
   --preload crds/functions.kfaas.dev.yaml --node="$node" --log-level warning >"$work/kfaas-local.log" 2>&1 &
 pids+=($!)
 kubeconfig="$work/home/kubeconfig"
@@ -75,7 +81,7 @@ operator_bin=${operator_bin:-$build/operator/kfaas-operator}
 echo "==> starting $operator_bin ($workers workers)"
 "${wrapper[@]}" "$operator_bin" --kubeconfig "$kubeconfig" --leader-elect=false \
   --workers "$workers" --qps 0 --admin-address 127.0.0.1 --admin-port "$admin_port" \
-  --log-level warning >"$work/operator.log" 2>&1 &
+  --log-level warning $operator_args >"$work/operator.log" 2>&1 &
 op_pid=$!
 pids+=($op_pid)
 if [ ${#wrapper[@]} -gt 0 ]; then

@@ -56,11 +56,12 @@ class Operator::Impl {
           rc.qps = config_.qps;
           rc.burst = config_.burst;
           rc.user_agent = "kfaas-operator";
+          rc.transport = config_.kube_transport;
         });
     if (!client.ok()) return client.status();
     client_ = *client;
     KFAAS_LOG(INFO) << "API server " << client_->config().host << " (" << client_->config().source
-                    << ")";
+                    << "), " << config_.kube_transport << " transport";
 
     if (config_.identity.empty()) {
       std::string base = Env("POD_NAME");

@@ -27,6 +27,9 @@ struct OperatorConfig {
   std::string context;
   double qps = 50;
   int burst = 100;
+  // The Kubernetes client's HTTP transport: "beast" (synchronous on each worker's thread,
+  // pooled keep-alive connections) or "cpprest" (cpprestsdk's I/O pool).
+  std::string kube_transport = "beast";
 
   std::string watch_namespace;  // "" = all
   std::string domain = "kfaas.local";

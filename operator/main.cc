@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
       ("qps", po::value(&c.qps)->default_value(c.qps),
        "client-side rate limit of API requests per second (<= 0: off)")
       ("burst", po::value(&c.burst)->default_value(c.burst), "burst of API requests")
+      ("kube-transport", po::value(&c.kube_transport)->default_value(c.kube_transport),
+       "HTTP client for the API server: beast (Boost.Beast, synchronous on each worker's "
+       "thread, pooled keep-alive connections) or cpprest (cpprestsdk)")
       ("local", po::bool_switch(&c.require_command),
        "the cluster is kfaas-local, whose node runs spec.command as a process: Functions "
        "without spec.command are reported Ready=False (MissingCommand)")
@@ -91,6 +94,11 @@ int main(int argc, char** argv) {
   if (!kfaas::log::SetLevelFromString(log_level)) {
     std::cerr << "kfaas-operator: --log-level must be debug, info, warning or error, not \""
               << log_level << "\"\n";
+    return 2;
+  }
+  if (c.kube_transport != "beast" && c.kube_transport != "cpprest") {
+    std::cerr << "kfaas-operator: --kube-transport must be beast or cpprest, not \""
+              << c.kube_transport << "\"\n";
     return 2;
   }
   if (c.workers < 1) {

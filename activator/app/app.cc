@@ -10,7 +10,6 @@
 
 #include "activator/app/static_source.h"
 #include "activator/core/registry.h"
-#include "activator/kube/beast_transport.h"
 #include "activator/kube/kube_adapters.h"
 #include "activator/net/prober.h"
 #include "activator/net/proxy_server.h"
@@ -19,6 +18,7 @@
 #include "autoscaler/service/activator_scaler_server.h"
 #include "common/base/log.h"
 #include "common/http/admin_server.h"
+#include "common/kube/beast_transport.h"
 #include "common/kube/rest_client.h"
 #include "common/metrics/metrics.h"
 
@@ -131,7 +131,7 @@ int Run(const AppOptions& o) {
   std::unique_ptr<UpdateSource> source;
   std::unique_ptr<Scaler> scaler;
   std::unique_ptr<ColdStartReporter> reporter;
-  std::shared_ptr<BeastTransport> scale_transport;  // kept open (re-opened) by the ticker
+  std::shared_ptr<kube::BeastTransport> scale_transport;  // kept open (re-opened) by the ticker
   if (!o.static_file.empty()) {
     auto fs = std::make_unique<FileUpdateSource>(o.static_file);
     if (auto st = fs->Load(); !st.ok()) {
@@ -161,7 +161,7 @@ int Run(const AppOptions& o) {
     // hops). The pod watch (a starting instance's address) also reads its stream directly on the
     // informer's thread. cpprestsdk stays for everything else.
     const kube::RestConfig& rc = (*c)->config();
-    auto beast_client = [&rc](std::shared_ptr<BeastTransport>* transport)
+    auto beast_client = [&rc](std::shared_ptr<kube::BeastTransport>* transport)
         -> absl::StatusOr<std::shared_ptr<kube::Client>> {
       kube::TransportConfig tc;
       tc.base_url = rc.host;
@@ -171,7 +171,7 @@ int Run(const AppOptions& o) {
       tc.tls_server_name = rc.tls_server_name;
       tc.insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
       tc.timeout = rc.timeout;
-      auto bt = BeastTransport::New(tc);
+      auto bt = kube::BeastTransport::New(tc);
       if (!bt.ok()) return bt.status();
       auto sc = kube::RestClient::New(rc, *bt);
       if (!sc.ok()) return sc.status();

@@ -67,7 +67,9 @@ struct RestConfig {
   int burst = 100;
   Duration timeout = std::chrono::seconds(30);  // per request (watches: inactivity)
   int max_retries = 5;                          // extra attempts for retryable failures
-  Clock* clock = nullptr;                       // nullptr: RealClock
+  // The HTTP transport (NewTransport in beast_transport.h): "cpprest" or "beast".
+  std::string transport = "cpprest";
+  Clock* clock = nullptr;  // nullptr: RealClock
 
   // Where this came from, for messages: "kubeconfig /x/config (context kfaas)", "in-cluster".
   std::string source;

@@ -2,9 +2,7 @@
 // pplx/threadpool.h still names boost::asio::io_service, which the project-wide
 // BOOST_ASIO_NO_DEPRECATED hides; cpprestsdk itself is built with it.
 #undef BOOST_ASIO_NO_DEPRECATED
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
@@ -15,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "common/kube/tls.h"
 #include "common/kube/transport.h"
 
 namespace kfaas::kube {
@@ -25,28 +24,16 @@ namespace client = web::http::client;
 
 constexpr char kNotSentPayload[] = "type.kfaas.dev/kube.NotSent";
 
-// Trust exactly the CAs in `pem` (client-go does not add the system roots when a CA is given).
-void SetTrustedCas(boost::asio::ssl::context& ctx, const std::string& pem) {
-  X509_STORE* store = X509_STORE_new();
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  int added = 0;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store, cert);
-    X509_free(cert);
-    ++added;
-  }
-  BIO_free(bio);
-  ERR_clear_error();
-  SSL_CTX_set_cert_store(ctx.native_handle(), store);  // takes ownership
-  if (added == 0) throw std::runtime_error("no PEM certificate in the certificate authority");
-}
-
 std::function<void(boost::asio::ssl::context&)> SslCallback(const TransportConfig& cfg) {
   return [ca = cfg.ca_pem, cert = cfg.client_cert_pem,
           key = cfg.client_key_pem](boost::asio::ssl::context& ctx) {
     ctx.set_options(boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
                     boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1);
-    if (!ca.empty()) SetTrustedCas(ctx, ca);
+    if (!ca.empty()) {
+      if (auto st = SetTrustedCas(ctx.native_handle(), ca); !st.ok()) {
+        throw std::runtime_error(std::string(st.message()));
+      }
+    }
     if (!cert.empty()) {
       ctx.use_certificate_chain(boost::asio::buffer(cert.data(), cert.size()));
       ctx.use_private_key(boost::asio::buffer(key.data(), key.size()),

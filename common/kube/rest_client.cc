@@ -108,16 +108,16 @@ class RestWatchStream final : public WatchStream {
   bool Next(WatchEvent* event) override {
     while (pending_.empty()) {
       if (done_) return false;
-      std::string chunk;
-      if (!body_->Read(&chunk)) {
+      // chunk_ and events_ keep their capacity: a busy watch reads thousands of chunks.
+      if (!body_->Read(&chunk_)) {
         absl::Status s = body_->error();
         if (s.ok()) s = decoder_.Finish();
         End(stopped_ ? absl::CancelledError("watch stopped") : s);
         continue;
       }
-      std::vector<WatchEvent> events;
-      absl::Status s = decoder_.Feed(chunk, &events);
-      for (auto& e : events) pending_.push_back(std::move(e));
+      events_.clear();
+      absl::Status s = decoder_.Feed(chunk_, &events_);
+      for (auto& e : events_) pending_.push_back(std::move(e));
       if (!s.ok()) {
         End(s);
         body_->Cancel();
@@ -147,6 +147,8 @@ class RestWatchStream final : public WatchStream {
 
   std::unique_ptr<ResponseStream> body_;
   WatchDecoder decoder_;
+  std::string chunk_;
+  std::vector<WatchEvent> events_;
   std::deque<WatchEvent> pending_;
   bool done_ = false;
   std::atomic<bool> stopped_{false};
@@ -202,6 +204,18 @@ class RestClient::Limiter {
   SteadyTime last_;
 };
 
+TransportConfig TransportConfigFor(const RestConfig& config) {
+  TransportConfig tc;
+  tc.base_url = config.host;
+  tc.ca_pem = config.ca_pem;
+  tc.client_cert_pem = config.client_cert_pem;
+  tc.client_key_pem = config.client_key_pem;
+  tc.tls_server_name = config.tls_server_name;
+  tc.insecure_skip_tls_verify = config.insecure_skip_tls_verify;
+  tc.timeout = config.timeout;
+  return tc;
+}
+
 RestClient::RestClient(RestConfig config, std::shared_ptr<Transport> transport)
     : config_(std::move(config)),
       clock_(config_.clock ? *config_.clock : RealClock::Get()),
@@ -216,15 +230,7 @@ absl::StatusOr<std::shared_ptr<RestClient>> RestClient::New(RestConfig config,
   if (config.host.empty()) return absl::InvalidArgumentError("RestConfig.host is empty");
   while (config.host.size() > 8 && config.host.back() == '/') config.host.pop_back();
   if (!transport) {
-    TransportConfig tc;
-    tc.base_url = config.host;
-    tc.ca_pem = config.ca_pem;
-    tc.client_cert_pem = config.client_cert_pem;
-    tc.client_key_pem = config.client_key_pem;
-    tc.tls_server_name = config.tls_server_name;
-    tc.insecure_skip_tls_verify = config.insecure_skip_tls_verify;
-    tc.timeout = config.timeout;
-    auto t = NewCpprestTransport(tc);
+    auto t = NewTransport(config.transport, TransportConfigFor(config));
     if (!t.ok()) return t.status();
     transport = std::move(*t);
   }

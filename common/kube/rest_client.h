@@ -39,7 +39,7 @@ namespace kfaas::kube {
 
 class RestClient final : public Client {
  public:
-  // `transport` nullptr: cpprestsdk, configured from `config` (TLS, timeouts).
+  // `transport` nullptr: config.transport's, configured from `config` (TLS, timeouts).
   static absl::StatusOr<std::shared_ptr<RestClient>> New(
       RestConfig config, std::shared_ptr<Transport> transport = nullptr);
   // LoadConfig(opts), then `adjust` (e.g. to raise qps), then New().
@@ -103,6 +103,9 @@ class RestClient final : public Client {
   std::unique_ptr<Limiter> limiter_;
   std::atomic<int64_t> requests_{0}, retries_{0}, throttled_{0};
 };
+
+// The transport settings of a client configuration (URL, TLS, timeout).
+TransportConfig TransportConfigFor(const RestConfig& config);
 
 // Percent-encodes a query value or path segment (RFC 3986 unreserved characters stay).
 std::string UrlEncode(std::string_view s);

@@ -1,6 +1,7 @@
 // Transport: the HTTP seam under RestClient. RestClient builds requests, authenticates,
 // retries and decodes; a Transport only moves bytes. The production transport is cpprestsdk's
-// http_client (NewCpprestTransport); tests may substitute a scripted one.
+// http_client (NewCpprestTransport) or Boost.Beast (BeastTransport); tests may substitute a
+// scripted one.
 #pragma once
 
 #include <memory>
@@ -82,5 +83,11 @@ absl::Status InitCpprestThreadPool(size_t threads);
 
 // cpprestsdk's http_client: keep-alive connection pools, any number of concurrent requests.
 absl::StatusOr<std::shared_ptr<Transport>> NewCpprestTransport(const TransportConfig& config);
+
+// The transports by name, for flags and RestConfig::transport: "beast" (BeastTransport,
+// beast_transport.h: synchronous on the caller's thread, pooled keep-alive connections) or
+// "cpprest" (NewCpprestTransport). InvalidArgument for another name.
+absl::StatusOr<std::shared_ptr<Transport>> NewTransport(std::string_view name,
+                                                        const TransportConfig& config);
 
 }  // namespace kfaas::kube

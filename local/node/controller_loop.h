@@ -9,9 +9,13 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "common/base/clock.h"
@@ -42,6 +46,40 @@ class ControllerLoop {
   ReconcileFunc reconcile_;
   std::unique_ptr<kube::WorkQueue> queue_;
   std::vector<std::thread> threads_;
+};
+
+// The resourceVersion of a controller's latest write of each key's object. The watch event of an
+// object at a version the controller wrote itself needs no reconcile (the write came from one,
+// with everything else it reads triggering its own events): skipping it saves the reads of a
+// reconcile per write. Any event for the key forgets the entry, so a version is matched once.
+class OwnWrites {
+ public:
+  // After a successful write: `written` is the object the API server returned.
+  void Wrote(const std::string& key, const nlohmann::json& written) {
+    std::string rv = ResourceVersion(written);
+    if (rv.empty()) return;
+    std::lock_guard<std::mutex> l(mu_);
+    rv_[key] = std::move(rv);
+  }
+  // Whether `obj` (from a watch event for `key`) is at the version last written.
+  bool IsOwn(const std::string& key, const nlohmann::json& obj) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rv_.find(key);
+    if (it == rv_.end()) return false;
+    bool own = it->second == ResourceVersion(obj);
+    rv_.erase(it);
+    return own;
+  }
+
+ private:
+  static std::string ResourceVersion(const nlohmann::json& obj) {
+    auto md = obj.find("metadata");
+    if (md == obj.end() || !md->is_object()) return "";
+    auto rv = md->find("resourceVersion");
+    return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
+  }
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> rv_;
 };
 
 // "namespace/name" and back.

@@ -43,7 +43,9 @@ void DeploymentController::Stop() { loop_.Stop(); }
 
 void DeploymentController::OnDeployment(const Json& d) {
   const Json& md = d.value("metadata", Json::object());
-  loop_.Enqueue(NamespacedKey(Str(md, "namespace"), Str(md, "name")));
+  std::string key = NamespacedKey(Str(md, "namespace"), Str(md, "name"));
+  if (own_status_.IsOwn(key, d)) return;  // our own status write
+  loop_.Enqueue(key);
 }
 
 void DeploymentController::OnPod(const Json& pod) {
@@ -138,6 +140,7 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
   if (!SameDeploymentStatus(status, old_status)) {
     auto r = client_->Patch(kDeployments, ns, name, kube::PatchType::kMerge, {{"status", status}},
                             "status");
+    if (r.ok()) own_status_.Wrote(key, *r);
     if (!r.ok() && !absl::IsNotFound(r.status()) && first_error.ok()) first_error = r.status();
   }
   if (!first_error.ok()) return first_error;

@@ -4,7 +4,8 @@
 // ReplicaSets: pods are owned by the Deployment directly and carry pod-template-hash), and
 // writes the Deployment's status on every change. Reads are direct API calls (consistent with
 // its own writes, so no "expectations" are needed); watch events only say which Deployment to
-// look at. Reacts to spec.replicas changes (e.g. a /scale write) at once.
+// look at (except the event of its own status write: OwnWrites). Reacts to spec.replicas changes
+// (e.g. a /scale write) at once.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,7 @@ class DeploymentController {
   std::shared_ptr<kube::Client> client_;
   DeploymentControllerOptions opts_;
   Clock& clock_;
+  OwnWrites own_status_;  // our status patches: their events are skipped
   ControllerLoop loop_;
 };
 

@@ -114,7 +114,9 @@ void EndpointsController::OnEndpointSlice(const Json& slice) {
 
 void EndpointsController::OnEndpoints(const Json& endpoints) {
   Json md = Meta(endpoints);
-  loop_.Enqueue(NamespacedKey(Str(md, "namespace"), Str(md, "name")));
+  std::string key = NamespacedKey(Str(md, "namespace"), Str(md, "name"));
+  if (own_endpoints_.IsOwn(key, endpoints)) return;  // our own write
+  loop_.Enqueue(key);
 }
 
 absl::Status EndpointsController::Cleanup(const std::string& ns, const std::string& name) {
@@ -195,14 +197,18 @@ absl::StatusOr<Duration> EndpointsController::Reconcile(const std::string& key) 
   auto current = client_->Get(kEndpoints, ns, name);
   if (!current.ok()) {
     if (absl::IsNotFound(current.status())) {
-      note(client_->Create(kEndpoints, ns, desired).status());
+      auto w = client_->Create(kEndpoints, ns, desired);
+      if (w.ok()) own_endpoints_.Wrote(key, *w);
+      note(w.status());
     } else {
       note(current.status());
     }
   } else if (!EndpointsUpToDate(*current, desired)) {
     desired["metadata"]["resourceVersion"] = Meta(*current).value("resourceVersion", "");
     if (!desired.contains("subsets")) desired["subsets"] = Json::array();
-    note(client_->Update(kEndpoints, ns, desired).status());
+    auto w = client_->Update(kEndpoints, ns, desired);
+    if (w.ok()) own_endpoints_.Wrote(key, *w);
+    note(w.status());
   }
   if (!first_error.ok()) return first_error;
   return Duration(0);

@@ -5,7 +5,8 @@
 // consistent with its own writes) and creates, updates or deletes EndpointSlices (one per pod)
 // and the Endpoints object. Events only say which Service to look at: a pod change is mapped to
 // the Services whose selectors match the pod's labels (old or new), and only when something
-// that matters changed (port, phase, readiness, termination, labels).
+// that matters changed (port, phase, readiness, termination, labels); the event of its own
+// Endpoints write is skipped (OwnWrites).
 #pragma once
 
 #include <map>
@@ -62,6 +63,7 @@ class EndpointsController {
   std::shared_ptr<kube::Client> client_;
   EndpointsControllerOptions opts_;
   Clock& clock_;
+  OwnWrites own_endpoints_;  // our Endpoints writes: their events are skipped
   std::mutex mu_;
   std::map<std::string, std::map<std::string, kube::LabelSelector>> selectors_;  // ns -> svc
   std::map<std::string, PodState> pods_;                                         // by "ns/name"

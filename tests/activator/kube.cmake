@@ -4,9 +4,3 @@ if(TARGET kfaas::activator_kube AND TARGET kfaas::testutil)
     DEPS kfaas::activator_kube kfaas_activator_testing kfaas::testutil
     LABELS unit)
 endif()
-if(TARGET kfaas::activator_kube AND TARGET kube_test_util)
-  kfaas_test(NAME activator_beast_transport_test
-    SRCS beast_transport_test.cc
-    DEPS kfaas::activator_kube kube_test_util
-    LABELS integration)
-endif()

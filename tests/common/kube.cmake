@@ -9,6 +9,13 @@ kfaas_test(NAME kube_watch_decoder_test SRCS kube_watch_decoder_test.cc DEPS kfa
 kfaas_test(NAME kube_config_test SRCS kube_config_test.cc DEPS kfaas::kube kube_test_util)
 kfaas_test(NAME kube_rest_client_test SRCS kube_rest_client_test.cc DEPS kfaas::kube kube_test_util
   LABELS integration)
+# The same tests again through the Boost.Beast transport (RestConfig::transport = "beast").
+gtest_discover_tests(kube_rest_client_test
+  DISCOVERY_MODE PRE_TEST
+  TEST_PREFIX "Beast."
+  PROPERTIES LABELS integration TIMEOUT 120 ENVIRONMENT "KFAAS_TEST_KUBE_TRANSPORT=beast")
+kfaas_test(NAME kube_beast_transport_test SRCS kube_beast_transport_test.cc
+  DEPS kfaas::kube kube_test_util LABELS integration)
 kfaas_test(NAME kube_informer_test SRCS kube_informer_test.cc
   DEPS kfaas::kube kfaas::testutil kube_test_util)
 kfaas_test(NAME kube_informer_integration_test SRCS kube_informer_integration_test.cc

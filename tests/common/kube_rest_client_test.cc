@@ -34,12 +34,19 @@ Json ConfigMap(const std::string& name, const std::string& value = "v") {
           {"data", {{"key", value}}}};
 }
 
+// KFAAS_TEST_KUBE_TRANSPORT names the transport under test ("beast"; unset: the default).
+void UseTestTransport(RestConfig& c) {
+  const char* t = std::getenv("KFAAS_TEST_KUBE_TRANSPORT");
+  if (t != nullptr && *t != '\0') c.transport = t;
+}
+
 std::shared_ptr<RestClient> NewClient(const std::string& url, int max_retries = 5,
                                       const std::function<void(RestConfig&)>& adjust = nullptr) {
   RestConfig c;
   c.host = url;
   c.max_retries = max_retries;
   c.user_agent = "kube-rest-client-test";
+  UseTestTransport(c);
   if (adjust) adjust(c);
   auto client = RestClient::New(c);
   EXPECT_TRUE(client.ok()) << client.status();
@@ -445,7 +452,7 @@ TEST(RestClient, WatchOpenErrorsAreTyped) {
   auto client = NewClient(server.url(), 0, [](RestConfig& c) { c.bearer_token = "wrong"; });
   auto w = client->Watch(kCM, "default");
   ASSERT_FALSE(w.ok());
-  EXPECT_EQ(HttpCode(w.status()), 401);
+  EXPECT_EQ(HttpCode(w.status()), 401) << w.status();
 }
 
 // --- TLS -------------------------------------------------------------------------------
@@ -537,6 +544,7 @@ TEST_F(RestClientTls, BadTlsMaterialIsRefusedAtConstruction) {
   c.host = "https://127.0.0.1:1";
   c.client_cert_pem = "garbage";
   c.client_key_pem = "garbage";
+  UseTestTransport(c);
   auto client = RestClient::New(c);
   ASSERT_FALSE(client.ok());
   EXPECT_THAT(Msg(client.status()), HasSubstr("TLS configuration"));
@@ -560,7 +568,7 @@ TEST_F(RestClientTls, KubeconfigVariantsConnect) {
                         "namespace: team}}]\nusers: [{name: u, user: {token: tok-123}}]\n");
   ConfigLoadOptions o;
   o.kubeconfig = token_kc;
-  auto client = RestClient::FromOptions(o);
+  auto client = RestClient::FromOptions(o, UseTestTransport);
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ((*client)->default_namespace(), "team");
   auto created = (*client)->Create(kCM, "", ConfigMap("via-token"));
@@ -580,7 +588,7 @@ TEST_F(RestClientTls, KubeconfigVariantsConnect) {
                        "users: [{name: u, user: {exec: {command: ./bin/get-token, apiVersion: "
                        "client.authentication.k8s.io/v1, interactiveMode: Never}}}]\n");
   o.kubeconfig = exec_kc;
-  client = RestClient::FromOptions(o);
+  client = RestClient::FromOptions(o, UseTestTransport);
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE((*client)->List(kCM, "").ok());
   dir.Write("current-token", "tok-456");
@@ -601,7 +609,7 @@ TEST_F(RestClientTls, KubeconfigVariantsConnect) {
     if (name == "KUBECONFIG") return part2 + ":" + part1;
     return std::nullopt;
   };
-  client = RestClient::FromOptions(multi);
+  client = RestClient::FromOptions(multi, UseTestTransport);
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE((*client)->GetPath("/version").ok());
 
@@ -612,7 +620,10 @@ TEST_F(RestClientTls, KubeconfigVariantsConnect) {
                         "\", certificate-authority: wrong-ca.crt}}]\n"
                         "contexts: [{name: w, context: {cluster: c}}]\n");
   o.kubeconfig = wrong;
-  client = RestClient::FromOptions(o, [](RestConfig& c) { c.max_retries = 0; });
+  client = RestClient::FromOptions(o, [](RestConfig& c) {
+    UseTestTransport(c);
+    c.max_retries = 0;
+  });
   ASSERT_TRUE(client.ok()) << client.status();
   auto r = (*client)->GetPath("/version");
   EXPECT_THAT(Msg(r.status()), HasSubstr("TLS handshake failed"));
