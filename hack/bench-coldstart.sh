@@ -13,6 +13,11 @@
 #                             cold starts between the two (in alternating order, each with both
 #                             platforms at zero) so both see the same load; prints both tables
 #                             and the new/old ratios.
+#   --compare-local OLD_LOCAL  A/B of kfaas-local instead (or as well): the old platform runs the
+#                             kfaas-local binary OLD_LOCAL.
+#   --local-flags 'F...'      extra kfaas-local flags of the new platform (word-split), e.g.
+#   --old-local-flags 'F...'  '--watch-batch-ms 0' vs '--watch-batch-ms 5': an A/B of one
+#                             binary's settings (either flag alone also makes it an A/B).
 #
 # Numbers depend on the machine's load: the load average is printed with them.
 set -euo pipefail
@@ -23,13 +28,19 @@ runs=20
 functions=hello,hello-python
 do_build=1
 compare=
+compare_local=
+local_flags=
+old_local_flags=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --runs | -n) runs=$2; shift ;;
     --functions) functions=$2; shift ;;
     --no-build) do_build=0 ;;
     --compare) compare=$2; shift ;;
+    --compare-local) compare_local=$2; shift ;;
+    --local-flags) local_flags=$2; shift ;;
+    --old-local-flags) old_local_flags=$2; shift ;;
     *) echo "bench-coldstart: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -48,12 +59,18 @@ if [ -n "$compare" ]; then
   [ -x "$compare" ] || { echo "bench-coldstart: --compare $compare is not an executable" >&2; exit 2; }
   compare=$(readlink -f "$compare")
 fi
+if [ -n "$compare_local" ]; then
+  [ -x "$compare_local" ] || { echo "bench-coldstart: --compare-local $compare_local is not an executable" >&2; exit 2; }
+  compare_local=$(readlink -f "$compare_local")
+fi
 
-exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" <<'EOF'
+exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" "$compare_local" \
+  "$local_flags" "$old_local_flags" <<'EOF'
 import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -61,7 +78,8 @@ import time
 import urllib.request
 
 root, build, runs, functions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
-compare = sys.argv[5]
+compare, compare_local, local_flags, old_local_flags = sys.argv[5:9]
+ab = bool(compare or compare_local or old_local_flags or local_flags)
 sys.path.insert(0, os.path.join(root, "tests", "e2e"))
 from localup import LocalUp, alive, wait_until  # noqa: E402
 
@@ -136,26 +154,43 @@ def run_once(p, name, rows, i):
         rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
 
 
-def overlay_build(old_activator):
-    """A build dir whose binaries are the real build's, but with another kfaas-activator."""
-    d = tempfile.mkdtemp(prefix="kfaas-bench-old-")
-    for rel in ("local/kfaas-local", "operator/kfaas-operator", "examples/hello/hello-function"):
+def overlay_build(activator, local, flags):
+    """A build dir whose binaries are the real build's, but with the given kfaas-activator and
+    kfaas-local (a wrapper script adding `flags` when there are any)."""
+    d = tempfile.mkdtemp(prefix="kfaas-bench-")
+    for rel in ("operator/kfaas-operator", "examples/hello/hello-function"):
         os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
         os.symlink(os.path.join(build, rel), os.path.join(d, rel))
     os.makedirs(os.path.join(d, "activator"))
-    os.symlink(old_activator, os.path.join(d, "activator", "kfaas-activator"))
+    os.symlink(activator, os.path.join(d, "activator", "kfaas-activator"))
+    os.makedirs(os.path.join(d, "local"))
+    target = os.path.join(d, "local", "kfaas-local")
+    if flags:
+        with open(target, "w") as f:
+            f.write('#!/bin/sh\nexec %s %s "$@"\n' % (shlex.quote(local), flags))
+        os.chmod(target, 0o755)
+    else:
+        os.symlink(local, target)
     return d
 
 
 print("machine: %d cores, load average %s; %d cold starts per function" %
       (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]), runs), flush=True)
 variants = [("new", build)]
-overlay = None
-if compare:
-    overlay = overlay_build(compare)
-    variants = [("old", overlay), ("new", build)]
-    print("A/B: old activator %s, new activator %s/activator/kfaas-activator; runs alternate" %
-          (compare, build), flush=True)
+overlays = []
+if ab:
+    new_act = os.path.join(build, "activator", "kfaas-activator")
+    new_local = os.path.join(build, "local", "kfaas-local")
+    old_b = overlay_build(compare or new_act, compare_local or new_local, old_local_flags)
+    overlays.append(old_b)
+    new_b = build
+    if local_flags:
+        new_b = overlay_build(new_act, new_local, local_flags)
+        overlays.append(new_b)
+    variants = [("old", old_b), ("new", new_b)]
+    print("A/B, runs alternate: old = activator %s, kfaas-local %s %s; new = activator %s, "
+          "kfaas-local %s %s" % (compare or new_act, compare_local or new_local, old_local_flags,
+                                 new_act, new_local, local_flags), flush=True)
 results = {v: {} for v, _ in variants}
 try:
     platforms = {}
@@ -180,8 +215,8 @@ try:
         for p in platforms.values():
             p.__exit__(None, None, None)
 finally:
-    if overlay:
-        shutil.rmtree(overlay, ignore_errors=True)
+    for d in overlays:
+        shutil.rmtree(d, ignore_errors=True)
 
 print()
 print("Cold start through the activator, from the request to its first byte (ms);")
@@ -189,15 +224,15 @@ print("the indented phases (kfaas_cold_start_phase_seconds) are measured from th
 print("ready - appeared: from the instance's pod appearing to its first good probe (~ its own start-up).")
 for v, _ in variants:
     print()
-    if compare:
-        print("[%s activator]" % v)
+    if ab:
+        print("[%s]" % v)
     print("%-14s %-24s %5s %8s %8s %8s %8s" % ("function", "measure", "n", "p50", "p90", "p99", "max"))
     for name, rows in results[v].items():
         for measure, xs in rows.items():
             label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
             print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
                   (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
-if compare:
+if ab:
     print()
     print("new / old (lower is better)")
     print("%-14s %-24s %8s %8s %8s" % ("function", "measure", "p50", "p90", "p99"))
