@@ -2,9 +2,10 @@
 # End-to-end cold starts through the activator on the local platform (hack/local-up.sh with
 # free ports and a temporary KFAAS_HOME): for each example function, N times: wait until it is
 # at zero (Deployment 0 replicas, its process gone, the activator without instances), then
-# time one request from sending it to the first byte of the answer. Prints p50/p90/p99 of that
-# and of the activator's phases (kfaas_cold_start_phase_seconds, each from the request's
-# arrival; per run from the histogram's sum/count deltas), then the stated anchors.
+# time one request from sending it to the first byte of the answer (in a client process of its
+# own). Prints p50/p90/p99 of that and of the activator's phases
+# (kfaas_cold_start_phase_seconds, each from the request's arrival; per run from the
+# histogram's sum/count deltas), then the stated anchors.
 #
 #   hack/bench-coldstart.sh [--runs N] [--functions hello,hello-python] [--no-build]
 #
@@ -13,6 +14,11 @@
 #                             cold starts between the two (in alternating order, each with both
 #                             platforms at zero) so both see the same load; prints both tables
 #                             and the new/old ratios.
+#   --compare-local OLD_LOCAL  A/B of kfaas-local instead (or as well): the old platform runs the
+#                             kfaas-local binary OLD_LOCAL.
+#   --local-flags 'F...'      extra kfaas-local flags of the new platform (word-split), e.g.
+#   --old-local-flags 'F...'  '--watch-batch-ms 0' vs '--watch-batch-ms 5': an A/B of one
+#                             binary's settings (either flag alone also makes it an A/B).
 #
 # Numbers depend on the machine's load: the load average is printed with them.
 set -euo pipefail
@@ -23,13 +29,19 @@ runs=20
 functions=hello,hello-python
 do_build=1
 compare=
+compare_local=
+local_flags=
+old_local_flags=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --runs | -n) runs=$2; shift ;;
     --functions) functions=$2; shift ;;
     --no-build) do_build=0 ;;
     --compare) compare=$2; shift ;;
+    --compare-local) compare_local=$2; shift ;;
+    --local-flags) local_flags=$2; shift ;;
+    --old-local-flags) old_local_flags=$2; shift ;;
     *) echo "bench-coldstart: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -48,20 +60,27 @@ if [ -n "$compare" ]; then
   [ -x "$compare" ] || { echo "bench-coldstart: --compare $compare is not an executable" >&2; exit 2; }
   compare=$(readlink -f "$compare")
 fi
+if [ -n "$compare_local" ]; then
+  [ -x "$compare_local" ] || { echo "bench-coldstart: --compare-local $compare_local is not an executable" >&2; exit 2; }
+  compare_local=$(readlink -f "$compare_local")
+fi
 
-exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" <<'EOF'
-import http.client
+exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" "$compare_local" \
+  "$local_flags" "$old_local_flags" <<'EOF'
 import json
 import os
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 root, build, runs, functions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
-compare = sys.argv[5]
+compare, compare_local, local_flags, old_local_flags = sys.argv[5:9]
+ab = bool(compare or compare_local or old_local_flags or local_flags)
 sys.path.insert(0, os.path.join(root, "tests", "e2e"))
 from localup import LocalUp, alive, wait_until  # noqa: E402
 
@@ -111,22 +130,42 @@ def prepare(p, name):
     return rows
 
 
-def run_once(p, name, rows, i):
-    wait_until("%s at zero" % name, lambda: at_zero(p, name), timeout=30, interval=0.1)
-    before = phase_sums(p, name)
-    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+# The timed client is a process of its own: in this one, the platforms' log readers (threads,
+# one per platform) would hold the GIL now and then just as the answer arrives.
+CLIENT = r"""
+import http.client, sys, time
+for line in sys.stdin:
+    port, path = line.split()
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
     conn.connect()
     t0 = time.perf_counter()
-    conn.request("GET", "/fn/default/%s/" % name)
+    conn.request("GET", path)
     resp = conn.getresponse()  # returns once the status line (the first bytes) arrived
     t1 = time.perf_counter()
     resp.read()
     conn.close()
-    if resp.status != 200 or resp.getheader("X-Kfaas-Cold-Start") is None:
+    print(resp.status, resp.getheader("X-Kfaas-Cold-Start") or "-", (t1 - t0) * 1000, flush=True)
+"""
+client = subprocess.Popen([sys.executable, "-c", CLIENT], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+
+
+def timed_get(port, path):
+    client.stdin.write("%d %s\n" % (port, path))
+    client.stdin.flush()
+    status, cold, ms = client.stdout.readline().split()
+    return int(status), (None if cold == "-" else cold), float(ms)
+
+
+def run_once(p, name, rows, i):
+    wait_until("%s at zero" % name, lambda: at_zero(p, name), timeout=30, interval=0.1)
+    before = phase_sums(p, name)
+    status, cold, ms = timed_get(p.port, "/fn/default/%s/" % name)
+    if status != 200 or cold is None:
         raise SystemExit("%s run %d: %d, X-Kfaas-Cold-Start %r: not a cold start" %
-                         (name, i, resp.status, resp.getheader("X-Kfaas-Cold-Start")))
-    rows["end to end (client)"].append((t1 - t0) * 1000)
-    rows["X-Kfaas-Cold-Start"].append(float(resp.getheader("X-Kfaas-Cold-Start")))
+                         (name, i, status, cold))
+    rows["end to end (client)"].append(ms)
+    rows["X-Kfaas-Cold-Start"].append(float(cold))
     after = wait_until("phase metrics of run %d" % i,
                        lambda: (lambda a: a if a["first_byte_forwarded"][1] > before["first_byte_forwarded"][1] else None)(phase_sums(p, name)))
     got = {ph: (after[ph][0] - before[ph][0]) * 1000 for ph in PHASES if after[ph][1] > before[ph][1]}
@@ -136,26 +175,43 @@ def run_once(p, name, rows, i):
         rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
 
 
-def overlay_build(old_activator):
-    """A build dir whose binaries are the real build's, but with another kfaas-activator."""
-    d = tempfile.mkdtemp(prefix="kfaas-bench-old-")
-    for rel in ("local/kfaas-local", "operator/kfaas-operator", "examples/hello/hello-function"):
+def overlay_build(activator, local, flags):
+    """A build dir whose binaries are the real build's, but with the given kfaas-activator and
+    kfaas-local (a wrapper script adding `flags` when there are any)."""
+    d = tempfile.mkdtemp(prefix="kfaas-bench-")
+    for rel in ("operator/kfaas-operator", "examples/hello/hello-function"):
         os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
         os.symlink(os.path.join(build, rel), os.path.join(d, rel))
     os.makedirs(os.path.join(d, "activator"))
-    os.symlink(old_activator, os.path.join(d, "activator", "kfaas-activator"))
+    os.symlink(activator, os.path.join(d, "activator", "kfaas-activator"))
+    os.makedirs(os.path.join(d, "local"))
+    target = os.path.join(d, "local", "kfaas-local")
+    if flags:
+        with open(target, "w") as f:
+            f.write('#!/bin/sh\nexec %s %s "$@"\n' % (shlex.quote(local), flags))
+        os.chmod(target, 0o755)
+    else:
+        os.symlink(local, target)
     return d
 
 
 print("machine: %d cores, load average %s; %d cold starts per function" %
       (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]), runs), flush=True)
 variants = [("new", build)]
-overlay = None
-if compare:
-    overlay = overlay_build(compare)
-    variants = [("old", overlay), ("new", build)]
-    print("A/B: old activator %s, new activator %s/activator/kfaas-activator; runs alternate" %
-          (compare, build), flush=True)
+overlays = []
+if ab:
+    new_act = os.path.join(build, "activator", "kfaas-activator")
+    new_local = os.path.join(build, "local", "kfaas-local")
+    old_b = overlay_build(compare or new_act, compare_local or new_local, old_local_flags)
+    overlays.append(old_b)
+    new_b = build
+    if local_flags:
+        new_b = overlay_build(new_act, new_local, local_flags)
+        overlays.append(new_b)
+    variants = [("old", old_b), ("new", new_b)]
+    print("A/B, runs alternate: old = activator %s, kfaas-local %s %s; new = activator %s, "
+          "kfaas-local %s %s" % (compare or new_act, compare_local or new_local, old_local_flags,
+                                 new_act, new_local, local_flags), flush=True)
 results = {v: {} for v, _ in variants}
 try:
     platforms = {}
@@ -180,8 +236,10 @@ try:
         for p in platforms.values():
             p.__exit__(None, None, None)
 finally:
-    if overlay:
-        shutil.rmtree(overlay, ignore_errors=True)
+    client.stdin.close()
+    client.wait()
+    for d in overlays:
+        shutil.rmtree(d, ignore_errors=True)
 
 print()
 print("Cold start through the activator, from the request to its first byte (ms);")
@@ -189,15 +247,15 @@ print("the indented phases (kfaas_cold_start_phase_seconds) are measured from th
 print("ready - appeared: from the instance's pod appearing to its first good probe (~ its own start-up).")
 for v, _ in variants:
     print()
-    if compare:
-        print("[%s activator]" % v)
+    if ab:
+        print("[%s]" % v)
     print("%-14s %-24s %5s %8s %8s %8s %8s" % ("function", "measure", "n", "p50", "p90", "p99", "max"))
     for name, rows in results[v].items():
         for measure, xs in rows.items():
             label = measure if measure in ("end to end (client)", "X-Kfaas-Cold-Start") else "  " + measure
             print("%-14s %-24s %5d %8.1f %8.1f %8.1f %8.1f" %
                   (name, label, len(xs), pct(xs, .5), pct(xs, .9), pct(xs, .99), max(xs) if xs else float("nan")))
-if compare:
+if ab:
     print()
     print("new / old (lower is better)")
     print("%-14s %-24s %8s %8s %8s" % ("function", "measure", "p50", "p90", "p99"))

@@ -56,6 +56,7 @@ void FunctionState::Run(Actions& a) {
     for (auto& inst : a.probes) deps_->prober->Probe(shared_from_this(), inst);
   }
   if (a.report && deps_->reporter) deps_->reporter->Report(*a.report);
+  for (const auto& line : a.logs) KFAAS_LOG(INFO) << line;
 }
 
 void FunctionState::SetSpec(const FunctionSpec& spec) {
@@ -272,8 +273,9 @@ void FunctionState::RebuildUsableLocked(Actions& a) {
     }
     if (activating_) {
       activating_ = false;
-      KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " activated: " << usable_.size()
-                      << " instance(s) ready after " << Millis(now - activation_started_) << " ms";
+      a.logs.push_back(
+          "function " + ns_ + "/" + name_ + " activated: " + std::to_string(usable_.size()) +
+          " instance(s) ready after " + std::to_string(Millis(now - activation_started_)) + " ms");
     }
   }
   DispatchLocked(a);
@@ -439,7 +441,8 @@ void FunctionState::MaybeActivateLocked(SteadyTime arrival, Actions& a) {
                     << " replica(s) to become ready";
     return;
   }
-  KFAAS_LOG(INFO) << "function " << ns_ << "/" << name_ << " is at zero: scaling to " << target;
+  a.logs.push_back("function " + ns_ + "/" + name_ + " is at zero: scaling to " +
+                   std::to_string(target));
   RequestScaleLocked(target, a);
 }
 
@@ -506,10 +509,10 @@ void FunctionState::FinishColdStartLocked(SteadyTime now, Actions& a) {
   auto ms = [](const std::optional<Duration>& d) {
     return d ? std::to_string(Millis(*d)) + " ms" : std::string("-");
   };
-  KFAAS_LOG(INFO) << "cold start of " << ns_ << "/" << name_ << ": " << Millis(r.total)
-                  << " ms (scale acknowledged " << ms(r.scale_acknowledged)
-                  << ", instance appeared " << ms(r.instance_appeared) << ", ready "
-                  << ms(r.instance_ready) << ", first byte forwarded " << Millis(r.total) << " ms)";
+  a.logs.push_back("cold start of " + ns_ + "/" + name_ + ": " + std::to_string(Millis(r.total)) +
+                   " ms (scale acknowledged " + ms(r.scale_acknowledged) + ", instance appeared " +
+                   ms(r.instance_appeared) + ", ready " + ms(r.instance_ready) +
+                   ", first byte forwarded " + std::to_string(Millis(r.total)) + " ms)");
   a.report = std::move(r);
   cold_.reset();
 }

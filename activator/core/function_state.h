@@ -181,6 +181,9 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
     std::optional<int> write;
     std::vector<std::shared_ptr<Instance>> probes;
     std::optional<ColdStartRecord> report;
+    // INFO lines logged last: on the cold-start path, after the scale write, the wakes and the
+    // probes are under way (a log line wakes whatever reads our stderr).
+    std::vector<std::string> logs;
   };
   void Run(Actions& a);
   void RebuildUsableLocked(Actions& a);

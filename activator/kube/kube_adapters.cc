@@ -1,5 +1,7 @@
 #include "activator/kube/kube_adapters.h"
 
+#include <thread>
+
 #include "activator/core/endpoints.h"
 #include "common/base/log.h"
 #include "common/base/time_format.h"
@@ -85,7 +87,9 @@ Json KubeColdStartReporter::StatusPatch(const ColdStartRecord& r) {
 void KubeColdStartReporter::Report(const ColdStartRecord& record) {
   Json patch = StatusPatch(record);
   std::string ns = record.ns, name = record.name;
-  worker_->Post([this, ns, name, patch] {
+  auto not_before = std::chrono::steady_clock::now() + delay_;
+  worker_->Post([this, ns, name, patch, not_before] {
+    std::this_thread::sleep_until(not_before);
     auto r = client_->Patch(kube::resources::kFunctions, ns, name, kube::PatchType::kMerge, patch,
                             "status");
     if (!r.ok()) {

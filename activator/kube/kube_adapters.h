@@ -3,7 +3,8 @@
 //   KubeScaler            PATCH deployments/<name>/scale {"spec":{"replicas":N}} (merge patch),
 //                         off the data path on a writer thread; current replicas from a
 //                         Deployment informer.
-//   KubeColdStartReporter PATCH functions/<name>/status {"status":{"lastColdStart":{...}}}.
+//   KubeColdStartReporter PATCH functions/<name>/status {"status":{"lastColdStart":{...}}},
+//                         shortly after the cold start (not while its first answer is relayed).
 //   KubeUpdateSource      Function, EndpointSlice and Pod (label kfaas.dev/function) informers
 //                         feeding the registry. Pods let the activator probe an instance as
 //                         soon as its address is known, before its EndpointSlice propagates.
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "activator/core/seams.h"
+#include "common/base/clock.h"
 #include "common/kube/client.h"
 #include "common/kube/informer.h"
 
@@ -58,8 +60,14 @@ class KubeScaler : public Scaler {
 
 class KubeColdStartReporter : public ColdStartReporter {
  public:
-  KubeColdStartReporter(std::shared_ptr<kube::Client> client, AsyncWorker* worker)
-      : client_(std::move(client)), worker_(worker) {}
+  // The patch is written `delay` after Report() (reports queued behind it wait no longer than
+  // their own delay): Report() is called when the cold start's first byte is forwarded, and
+  // the write with the watch events it causes (the operator's and our own Function informers)
+  // would otherwise compete for the CPU with the instance's first answer.
+  static constexpr Duration kDefaultDelay = std::chrono::milliseconds(100);
+  KubeColdStartReporter(std::shared_ptr<kube::Client> client, AsyncWorker* worker,
+                        Duration delay = kDefaultDelay)
+      : client_(std::move(client)), worker_(worker), delay_(delay) {}
   void Report(const ColdStartRecord& record) override;
   // The merge patch written to the Function's status.
   static nlohmann::json StatusPatch(const ColdStartRecord& record);
@@ -67,6 +75,7 @@ class KubeColdStartReporter : public ColdStartReporter {
  private:
   std::shared_ptr<kube::Client> client_;
   AsyncWorker* worker_;
+  Duration delay_;
 };
 
 class KubeUpdateSource : public UpdateSource {

@@ -382,13 +382,18 @@ class NodeAgent::Impl {
       c->ready = false;
     }
     SetReady(p, false);
-    // A function that starts within running_publish_delay is published once, already ready
-    // (fewer writes while it starts); a slower one is published as running (not ready) then, so
-    // its endpoint appears and the activator can probe it too.
-    if (opts_.running_publish_delay.count() > 0) {
+    // A function that starts within running_publish_delay (known_port_publish_delay when its
+    // port is already on the pod) is published once, already ready (fewer writes while it
+    // starts); a slower one is published as running (not ready) then, so its endpoint appears
+    // and the activator can probe it too.
+    Duration publish_delay = opts_.running_publish_delay;
+    if (p.port != 0 && p.port == p.published_port) {
+      publish_delay = std::max(publish_delay, opts_.known_port_publish_delay);
+    }
+    if (publish_delay.count() > 0) {
       std::string uid = p.uid;
       uint64_t run = p.run;
-      p.publish_timer.expires_after(opts_.running_publish_delay);
+      p.publish_timer.expires_after(publish_delay);
       p.publish_timer.async_wait([this, uid, run](boost::system::error_code ec) {
         if (ec) return;
         if (Pod* q = Find(uid); q && q->run == run) Publish(*q);

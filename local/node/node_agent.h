@@ -72,6 +72,12 @@ struct NodeAgentOptions {
   // ready sooner (then it is published once, ready: fewer writes while it starts). 0: at once,
   // so its endpoint appears (not ready) right away and the activator can probe it too.
   Duration running_publish_delay{0};
+  // The same for a pod whose port is already on the pod object (reserved at its creation by
+  // kfaas-local's Deployment controller, or published by an earlier run): its endpoint is known
+  // without the Running status (the activator probes it from the pod's annotation), so a process
+  // that is ready within this delay is published once, ready, and the API writes and watch
+  // events of a "Running, not ready" status do not compete for the CPU with its start-up.
+  Duration known_port_publish_delay = std::chrono::milliseconds(25);
   bool keep_logs = false;  // keep a pod's log file after the pod is removed
   Duration shutdown_grace = std::chrono::seconds(3);  // Stop(): SIGTERM, then SIGKILL
   // Environment variables inherited from kfaas-local (when set) before the container's env.

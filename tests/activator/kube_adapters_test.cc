@@ -64,8 +64,13 @@ TEST(KubeColdStartReporter, PatchesFunctionStatus) {
   client->Seed(kube::resources::kFunctions, activator::testing::FunctionJson("default", "hello"));
   {
     AsyncWorker worker;
-    KubeColdStartReporter rep(client, &worker);
+    KubeColdStartReporter rep(client, &worker, std::chrono::milliseconds(300));
+    auto reported = std::chrono::steady_clock::now();
     rep.Report(r);
+    // Written after its delay (not while the cold start's first answer is relayed); the
+    // worker's shutdown waits for it and still writes it.
+    worker.Shutdown();
+    EXPECT_GE(std::chrono::steady_clock::now() - reported, std::chrono::milliseconds(300));
   }
   auto writes = client->Writes();
   ASSERT_EQ(writes.size(), 1u);

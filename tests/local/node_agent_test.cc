@@ -287,6 +287,45 @@ TEST_F(NodeAgentTest, EnvExpansionAndPortReachTheProcess) {
   PidOf("envy");
 }
 
+// A pod created with its port reserved (as kfaas-local's Deployment controller does) has a known
+// endpoint: a process ready within known_port_publish_delay gets one status write, already ready.
+TEST_F(NodeAgentTest, ReservedPortPodIsPublishedOnceWhenReadySoon) {
+  opts_.known_port_publish_delay = 10s;  // the process is surely ready long before
+  StartAgent();
+  auto port = agent_->ReservePort();
+  ASSERT_TRUE(port.ok());
+  Json pod = Pod("quick", {{"command", {HelloFunction()}},
+                           {"readinessProbe", {{"httpGet", {{"path", "/healthz"}}}}}});
+  pod["metadata"]["annotations"] = {{kPortAnnotation, std::to_string(*port)}};
+  client_->Seed(kPods, pod);
+  ASSERT_TRUE(WaitFor([&] { return Ready("quick"); }, 5s)) << Get("quick").dump(2);
+  EXPECT_EQ(PortOf("quick"), *port);
+  PidOf("quick");
+  int status_writes = 0;
+  for (const auto& a : client_->Writes()) {
+    if (a.resource == "pods" && a.name == "quick") ++status_writes;
+  }
+  EXPECT_EQ(status_writes, 1) << "expected a single status write (Running and ready)";
+}
+
+// ... and one that is not ready by then is published Running (not ready) after the delay.
+TEST_F(NodeAgentTest, ReservedPortPodNotReadyIsPublishedRunningAfterTheDelay) {
+  opts_.known_port_publish_delay = 50ms;
+  StartAgent();
+  auto port = agent_->ReservePort();
+  ASSERT_TRUE(port.ok());
+  Json pod = Pod("slow", {{"command", {"/bin/sh", "-c", "exec sleep 1000"}},
+                          {"readinessProbe", {{"httpGet", {{"path", "/healthz"}}}}}});
+  pod["metadata"]["annotations"] = {{kPortAnnotation, std::to_string(*port)}};
+  client_->Seed(kPods, pod);
+  ASSERT_TRUE(WaitFor([&] {
+    Json p = Get("slow");
+    return p.contains("status") && p["status"].value("phase", "") == "Running";
+  })) << Get("slow").dump(2);
+  EXPECT_FALSE(Ready("slow"));
+  PidOf("slow");
+}
+
 TEST_F(NodeAgentTest, MissingCommandIsAStartErrorWithBackoff) {
   StartAgent();
   client_->Seed(kPods, Pod("missing", {{"command", {"no-such-function-xyz"}}}));
