@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "common/base/file.h"
+#include "common/base/json_fields.h"
 #include "common/base/time_format.h"
 
 extern char** environ;
@@ -84,10 +85,7 @@ class FileSource final : public TokenSource {
 };
 
 // A string member, "" when absent or not a string (plugin output is untrusted).
-std::string Str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using json::Str;
 
 std::string Tail(const std::string& s, size_t n) {
   std::string t = s.size() > n ? "..." + s.substr(s.size() - n) : s;

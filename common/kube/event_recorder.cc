@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/base/time_format.h"
 
@@ -24,10 +25,7 @@ constexpr Duration kRetryInterval = std::chrono::seconds(10);
 constexpr double kSpamBurst = 25;  // per object: 25 events, then 1 per 5 minutes
 constexpr double kSpamQps = 1.0 / 300;
 
-std::string Str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using json::Str;
 
 std::string Meta(const Json& obj, const char* key) {
   auto m = obj.find("metadata");

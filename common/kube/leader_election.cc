@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/base/time_format.h"
 
@@ -16,10 +17,7 @@ constexpr double kJitterFactor = 1.2;  // client-go's JitterFactor for the acqui
 
 int64_t Seconds(Duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); }
 
-std::string Str(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using json::Str;
 
 // The part of a Lease spec that leader election reads and writes.
 struct Record {

@@ -1,5 +1,6 @@
 #include "local/node/deployment_controller.h"
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/kube/selector.h"
 #include "local/node/deployment_logic.h"
@@ -11,9 +12,7 @@ namespace {
 using kube::resources::kDeployments;
 using kube::resources::kPods;
 
-std::string Str(const Json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
+using json::Str;
 
 bool ControlledBy(const Json& pod, const std::string& uid) {
   const Json& md = pod.value("metadata", Json::object());

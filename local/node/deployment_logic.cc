@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/base/json_fields.h"
 #include "common/base/time_format.h"
 
 namespace kfaas::node {
@@ -12,17 +13,8 @@ namespace {
 constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
 constexpr size_t kAlphabetSize = sizeof(kAlphabet) - 1;
 
-const Json& Field(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+using json::Field;
+using json::Str;
 
 int Replicas(const Json& deployment) {
   const Json& r = Field(Field(deployment, "spec"), "replicas");

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 
 namespace kfaas::node {
@@ -12,9 +13,7 @@ using kube::resources::kEndpointSlices;
 using kube::resources::kPods;
 using kube::resources::kServices;
 
-std::string Str(const Json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
+using json::Str;
 
 Json Meta(const Json& obj) {
   return obj.is_object() ? obj.value("metadata", Json::object()) : Json::object();

@@ -3,22 +3,14 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/base/json_fields.h"
 #include "local/node/node_agent.h"
 
 namespace kfaas::node {
 namespace {
 
-const Json& Field(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+using json::Field;
+using json::Str;
 
 std::string Hex32(const std::string& s) {
   uint32_t h = 2166136261u;

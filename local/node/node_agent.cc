@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/metrics/metrics.h"
 #include "local/node/container_env.h"
@@ -29,9 +30,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string Str(const Json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
+using json::Str;
 
 Duration GracePeriod(const Json& pod) {
   const Json& md = pod.value("metadata", Json::object());
