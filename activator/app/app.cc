@@ -163,15 +163,7 @@ int Run(const AppOptions& o) {
     const kube::RestConfig& rc = (*c)->config();
     auto beast_client = [&rc](std::shared_ptr<kube::BeastTransport>* transport)
         -> absl::StatusOr<std::shared_ptr<kube::Client>> {
-      kube::TransportConfig tc;
-      tc.base_url = rc.host;
-      tc.ca_pem = rc.ca_pem;
-      tc.client_cert_pem = rc.client_cert_pem;
-      tc.client_key_pem = rc.client_key_pem;
-      tc.tls_server_name = rc.tls_server_name;
-      tc.insecure_skip_tls_verify = rc.insecure_skip_tls_verify;
-      tc.timeout = rc.timeout;
-      auto bt = kube::BeastTransport::New(tc);
+      auto bt = kube::BeastTransport::New(kube::TransportConfigFor(rc));
       if (!bt.ok()) return bt.status();
       auto sc = kube::RestClient::New(rc, *bt);
       if (!sc.ok()) return sc.status();
