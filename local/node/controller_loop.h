@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/base/clock.h"
+#include "common/base/json_fields.h"
 #include "common/kube/workqueue.h"
 
 namespace kfaas::node {
@@ -73,10 +74,7 @@ class OwnWrites {
 
  private:
   static std::string ResourceVersion(const nlohmann::json& obj) {
-    auto md = obj.find("metadata");
-    if (md == obj.end() || !md->is_object()) return "";
-    auto rv = md->find("resourceVersion");
-    return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
+    return json::Str(json::Field(obj, "metadata"), "resourceVersion");
   }
   std::mutex mu_;
   std::unordered_map<std::string, std::string> rv_;
