@@ -76,6 +76,9 @@ struct WatchEvent {
   // The object; for kBookmark only metadata.resourceVersion is meaningful; for kError it is a
   // meta/v1 Status (code 410 "Expired" when the requested version is too old).
   Json object;
+  // Set instead of `object` (which is then null) for added/modified/deleted events by a stream
+  // asked to ShareObjects(): the object, immutable and shared with its producer.
+  std::shared_ptr<const Json> shared;
 };
 std::string_view WatchEventTypeName(WatchEvent::Type t);
 
@@ -86,6 +89,10 @@ class WatchStream {
   // Blocks until the next event. Returns false when the stream has ended (server closed it,
   // timeout, network error or Stop()); status() then says why (OK for a clean close).
   virtual bool Next(WatchEvent* event) = 0;
+  // Asks for objects in WatchEvent::shared rather than copied into WatchEvent::object, where
+  // the stream can (an in-process API server's stream shares its stored objects); a stream may
+  // ignore it. For consumers that keep objects immutable, such as informer caches.
+  virtual void ShareObjects() {}
   // Ends the stream; a blocked Next() returns false promptly. Thread-safe, idempotent.
   virtual void Stop() = 0;
   virtual absl::Status status() const = 0;

@@ -363,10 +363,19 @@ class Informer::Impl {
     item_index_values_.erase(it);
   }
 
-  void Upsert(Json obj) {
+  // The event's object as the cache keeps it: the stream's shared object when it has kind and
+  // apiVersion (no copy), else decorated.
+  ObjectPtr Shared(WatchEvent ev) const {
+    if (ev.shared && ev.shared->contains("kind") && ev.shared->contains("apiVersion")) {
+      return std::move(ev.shared);
+    }
+    return Decorate(ev.shared ? Json(*ev.shared) : std::move(ev.object));
+  }
+
+  void Upsert(ObjectPtr ptr) {
+    const Json& obj = *ptr;
     std::string key = ObjectKey(obj);
     std::string rv = ResourceVersionOf(obj);
-    ObjectPtr ptr = Decorate(std::move(obj));
     Notification n;
     {
       std::unique_lock<std::shared_mutex> l(cache_mu_);
@@ -385,10 +394,10 @@ class Informer::Impl {
     Enqueue({std::move(n)});
   }
 
-  void Remove(Json obj) {
+  void Remove(ObjectPtr ptr) {
+    const Json& obj = *ptr;
     std::string key = ObjectKey(obj);
     std::string rv = ResourceVersionOf(obj);
-    ObjectPtr ptr = Decorate(std::move(obj));
     bool known;
     {
       std::unique_lock<std::shared_mutex> l(cache_mu_);
@@ -425,6 +434,7 @@ class Informer::Impl {
     }
     ++watches_;
     std::unique_ptr<WatchStream> stream = std::move(*w);
+    stream->ShareObjects();  // the cache keeps objects immutable
     {
       std::lock_guard<std::mutex> l(run_mu_);
       if (stopping_) return WatchResult::kStopped;
@@ -445,10 +455,10 @@ class Informer::Impl {
       switch (ev.type) {
         case WatchEvent::Type::kAdded:
         case WatchEvent::Type::kModified:
-          Upsert(std::move(ev.object));
+          Upsert(Shared(std::move(ev)));
           break;
         case WatchEvent::Type::kDeleted:
-          Remove(std::move(ev.object));
+          Remove(Shared(std::move(ev)));
           break;
         case WatchEvent::Type::kBookmark:
           SetResourceVersion(ResourceVersionOf(ev.object));

@@ -152,10 +152,9 @@ bool SameValue(const Json& a, const Json& b) {
   return a == b;
 }
 
-Comparison Compare(const Json& before, const Json& after, const Type* t) {
-  WalkResult wb, wa;
-  FieldSetWalker(false, "").Run(before, t, wb);
-  FieldSetWalker(false, "").Run(after, t, wa);
+namespace {
+
+Comparison CompareWalks(const WalkResult& wb, const WalkResult& wa) {
   Comparison c;
   c.added = Difference(wa.members, wb.members);
   c.removed = Difference(wb.members, wa.members);
@@ -177,6 +176,23 @@ Comparison Compare(const Json& before, const Json& after, const Type* t) {
   c.removed = Difference(c.removed, strip);
   c.modified = Difference(c.modified, strip);
   return c;
+}
+
+}  // namespace
+
+Comparison Compare(const Json& before, const Json& after, const Type* t,
+                   bool ignore_managed_fields) {
+  WalkResult wb, wa;
+  FieldSetWalker(false, "").RunAgainst(before, after, t, ignore_managed_fields, wb);
+  FieldSetWalker(false, "").RunAgainst(after, before, t, ignore_managed_fields, wa);
+  return CompareWalks(wb, wa);
+}
+
+Comparison CompareFullWalk(const Json& before, const Json& after, const Type* t) {
+  WalkResult wb, wa;
+  FieldSetWalker(false, "").Run(before, t, wb);
+  FieldSetWalker(false, "").Run(after, t, wa);
+  return CompareWalks(wb, wa);
 }
 
 // Adds every proper prefix ending in a declared (struct) field: what

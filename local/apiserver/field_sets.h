@@ -58,7 +58,20 @@ class FieldSetWalker {
 
   void Run(const Json& root, const Type* t, WalkResult& out) {
     Path p;
-    Value(root, t, nullptr, p, out, 0);
+    Value(root, t, nullptr, nullptr, p, out, 0);
+  }
+
+  // Walks `root` skipping every object member whose value equals the same member of `other`
+  // (the same path in the other document of a comparison). Walking both documents this way
+  // leaves out exactly the members, leaves and maps the two walks would share, so a comparison
+  // of the results is the same as of full walks, without the cost of the unchanged parts (a
+  // status write leaves the whole spec unchanged). `skip_managed_fields` also skips
+  // metadata.managedFields, which comparisons strip.
+  void RunAgainst(const Json& root, const Json& other, const Type* t, bool skip_managed_fields,
+                  WalkResult& out) {
+    Path p;
+    skip_managed_fields_ = skip_managed_fields;
+    Value(root, t, nullptr, &other, p, out, 0);
   }
 
   // The path element of a list item; nullopt when it has no usable key (live objects only).
@@ -100,7 +113,9 @@ class FieldSetWalker {
     if (leaf) out.leaves[p] = v;
   }
 
-  void Value(const Json& v, const Type* t, const Field* f, Path& path, WalkResult& out, int depth) {
+  // `other`: the value at the same path in the other document (RunAgainst), or null.
+  void Value(const Json& v, const Type* t, const Field* f, const Json* other, Path& path,
+             WalkResult& out, int depth) {
     if (depth > kMaxDepth) BadRequest("object nested too deeply");
     if (!path.empty()) {
       out.all.insert(path);
@@ -111,11 +126,24 @@ class FieldSetWalker {
         Insert(path, &v, true, out);
         return;
       }
+      const bool other_is_object = other && other->is_object();
       for (auto it = v.begin(); it != v.end(); ++it) {
         const std::string& k = it.key();
         const Json& val = it.value();
+        const Json* other_val = nullptr;
+        if (other_is_object) {
+          if (auto o = other->find(k); o != other->end()) {
+            if (*o == val) continue;  // the same in both documents: nothing to compare
+            other_val = &*o;
+          }
+        }
+        if (skip_managed_fields_ && depth == 1 && k == "managedFields" && path.size() == 1 &&
+            path[0] == "f:metadata") {
+          continue;
+        }
         path.push_back("f:" + k);
-        Value(val, types::ChildType(t, k), types::FindField(t, k), path, out, depth + 1);
+        Value(val, types::ChildType(t, k), types::FindField(t, k), other_val, path, out,
+              depth + 1);
         if (val.is_null() || (val.is_object() && val.empty())) {
           Insert(path, &val, true, out);
         } else if (!Declared(t, k)) {
@@ -143,7 +171,8 @@ class FieldSetWalker {
         }
         path.push_back(*pe);
         if (f->list == ListKind::kMap) {
-          Value(v[i], f->type ? f->type : types::Unknown(), nullptr, path, out, depth + 1);
+          Value(v[i], f->type ? f->type : types::Unknown(), nullptr, nullptr, path, out,
+                depth + 1);
         }
         Insert(path, &v[i], f->list == ListKind::kSet, out);
         path.pop_back();
@@ -155,6 +184,7 @@ class FieldSetWalker {
 
   bool strict_;
   std::string gvk_;
+  bool skip_managed_fields_ = false;
 };
 
 // The fields the field manager never tracks (apiserver stripmeta).
@@ -168,7 +198,13 @@ struct Comparison {
   PathSet added, removed, modified;
 };
 
-Comparison Compare(const Json& before, const Json& after, const Type* t);
+// The fields added, removed and modified from `before` to `after`. Unchanged members are skipped
+// (FieldSetWalker::RunAgainst); `ignore_managed_fields` leaves metadata.managedFields out, as
+// if both documents had it stripped.
+Comparison Compare(const Json& before, const Json& after, const Type* t,
+                   bool ignore_managed_fields = false);
+// The same from full walks of both documents: the reference Compare must agree with (tests).
+Comparison CompareFullWalk(const Json& before, const Json& after, const Type* t);
 // Adds every proper prefix ending in a declared (struct) field.
 PathSet EnsureNamedFieldsAreMembers(const PathSet& s, const Type* root);
 void RemovePath(Json& obj, const Path& p, const Type* root);

@@ -56,6 +56,7 @@ class LocalWatchStream final : public kube::WatchStream {
     }
     core_->faults.events_sent++;
     event->type = ToType(item.type);
+    event->shared.reset();
     if (item.type == EventType::kBookmark) {
       Json meta = {{"resourceVersion", std::to_string(item.rv)}};
       if (item.initial_events_end) {
@@ -64,11 +65,17 @@ class LocalWatchStream final : public kube::WatchStream {
       event->object = {{"kind", r_->kind}, {"apiVersion", r_->ApiVersion()}, {"metadata", meta}};
     } else if (item.type == EventType::kError) {
       event->object = item.error;
+    } else if (share_) {
+      ObjectPtr stored = core_->api.AtVersion(*r_, item.obj);
+      event->object = Json();
+      event->shared = std::shared_ptr<const Json>(stored, &stored->obj);
     } else {
       event->object = core_->api.AtVersion(*r_, item.obj)->obj;
     }
     return true;
   }
+
+  void ShareObjects() override { share_ = true; }
 
   void Stop() override {
     if (w_ && !stopped_.exchange(true)) core_->store.Unwatch(w_);
@@ -86,6 +93,7 @@ class LocalWatchStream final : public kube::WatchStream {
   std::optional<Json> error_;
   std::chrono::steady_clock::time_point deadline_;
   std::atomic<bool> stopped_{false};
+  bool share_ = false;
   mutable std::mutex mu_;
   absl::Status status_;
 };

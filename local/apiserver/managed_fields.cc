@@ -15,7 +15,6 @@ using fieldsets::Identity;
 using fieldsets::PathSet;
 using fieldsets::ResolveType;
 using fieldsets::Str;
-using fieldsets::StripManagedFields;
 using fieldsets::TakeFromOthers;
 using fieldsets::Type;
 using fieldsets::TypeHolder;
@@ -33,11 +32,9 @@ void RecordUpdateManager(const Json& before, Json& after, std::string_view manag
     if (!after_ok || managers.empty() || !subresource.empty()) {
       managers = DecodeManagedFields(before, &before_ok);
     }
-    Json b = before.is_object() ? before : Json::object();
-    Json a = after;
-    StripManagedFields(b);
-    StripManagedFields(a);
-    Comparison cmp = Compare(b, a, t);
+    static const Json kEmpty = Json::object();
+    Comparison cmp = Compare(before.is_object() ? before : kEmpty, after, t,
+                             /*ignore_managed_fields=*/true);
     PathSet changed = Union(cmp.modified, cmp.added);
 
     Entry self;

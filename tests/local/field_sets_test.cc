@@ -1,0 +1,129 @@
+// fieldsets::Compare skips the members two documents share; it must report exactly what full
+// walks of both documents report (CompareFullWalk), for any pair of documents.
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "common/base/yaml_json.h"
+#include "local/apiserver/field_sets.h"
+
+namespace kfaas::local::fieldsets {
+namespace {
+
+Json Deployment() {
+  auto j = YamlToJson(R"(
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web, tier: front}
+  annotations: {a: "1"}
+  managedFields:
+  - {manager: kubectl, operation: Apply, apiVersion: apps/v1, fieldsType: FieldsV1,
+     fieldsV1: {"f:spec": {"f:replicas": {}}}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: img:1
+        ports: [{containerPort: 8080, protocol: TCP}]
+        env: [{name: A, value: "1"}, {name: B, value: "2"}]
+        args: [serve, --port, "8080"]
+        securityContext: {runAsNonRoot: true, capabilities: {drop: [ALL]}}
+      - name: side
+        image: side:1
+status:
+  replicas: 2
+  readyReplicas: 1
+  conditions: [{type: Available, status: "True"}]
+)");
+  EXPECT_TRUE(j.ok()) << j.status();
+  return *j;
+}
+
+// One random edit somewhere in `doc`: change, remove or add a member, or edit a list item.
+void Mutate(Json& doc, std::mt19937& rng) {
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  Json* cur = &doc;
+  for (int depth = 0; depth < 8; ++depth) {
+    if (cur->is_object() && !cur->empty() && pick(3) != 0) {
+      auto it = cur->begin();
+      std::advance(it, pick(static_cast<int>(cur->size())));
+      if (!it->is_object() && !it->is_array()) break;
+      cur = &*it;
+    } else if (cur->is_array() && !cur->empty() && pick(3) != 0) {
+      cur = &(*cur)[static_cast<size_t>(pick(static_cast<int>(cur->size())))];
+    } else {
+      break;
+    }
+  }
+  static const Json kValues[] = {1, 2.0, "x", "img:2", true, nullptr, Json::object(),
+                                 Json::array(), Json{{"name", "C"}, {"value", "3"}}};
+  Json v = kValues[pick(std::size(kValues))];
+  if (cur->is_object()) {
+    static const char* kKeys[] = {"replicas", "image", "name", "labels", "tier", "value", "new"};
+    std::string k = cur->empty() || pick(2) ? kKeys[pick(std::size(kKeys))]
+                                            : std::next(cur->begin(), pick(cur->size())).key();
+    if (pick(4) == 0) {
+      cur->erase(k);
+    } else {
+      (*cur)[k] = v;
+    }
+  } else if (cur->is_array()) {
+    if (!cur->empty() && pick(2) == 0) {
+      cur->erase(cur->begin() + pick(static_cast<int>(cur->size())));
+    } else {
+      cur->push_back(v);
+    }
+  } else {
+    *cur = v;
+  }
+}
+
+void ExpectSame(const Comparison& got, const Comparison& want, const Json& b, const Json& a) {
+  EXPECT_EQ(got.added, want.added) << "before " << b.dump() << "\nafter " << a.dump();
+  EXPECT_EQ(got.removed, want.removed) << "before " << b.dump() << "\nafter " << a.dump();
+  EXPECT_EQ(got.modified, want.modified) << "before " << b.dump() << "\nafter " << a.dump();
+}
+
+TEST(FieldSetsCompare, SkippingSharedMembersChangesNothing) {
+  TypeHolder th = ResolveType("Deployment", Json());
+  std::mt19937 rng(20261129);
+  for (int i = 0; i < 3000; ++i) {
+    Json before = Deployment(), after = Deployment();
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) Mutate(rng() % 2 ? after : before, rng);
+    ExpectSame(Compare(before, after, th.root), CompareFullWalk(before, after, th.root), before,
+               after);
+
+    // ignore_managed_fields is a comparison of the documents without metadata.managedFields.
+    Json sb = before, sa = after;
+    StripManagedFields(sb);
+    StripManagedFields(sa);
+    ExpectSame(Compare(before, after, th.root, true), CompareFullWalk(sb, sa, th.root), before,
+               after);
+    if (HasFailure()) break;
+  }
+}
+
+TEST(FieldSetsCompare, AStatusChangeReportsOnlyTheStatus) {
+  TypeHolder th = ResolveType("Deployment", Json());
+  Json before = Deployment(), after = Deployment();
+  after["status"]["readyReplicas"] = 2;
+  after["status"]["conditions"][0]["status"] = "False";
+  Comparison c = Compare(before, after, th.root);
+  EXPECT_TRUE(c.added.empty());
+  EXPECT_TRUE(c.removed.empty());
+  PathSet want = {{"f:status", "f:readyReplicas"},
+                  {"f:status", "f:conditions", "k:{\"type\":\"Available\"}", "f:status"}};
+  EXPECT_EQ(c.modified, want);
+  EXPECT_TRUE(Compare(before, before, th.root).modified.empty());
+}
+
+}  // namespace
+}  // namespace kfaas::local::fieldsets
