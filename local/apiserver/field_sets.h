@@ -142,8 +142,7 @@ class FieldSetWalker {
           continue;
         }
         path.push_back("f:" + k);
-        Value(val, types::ChildType(t, k), types::FindField(t, k), other_val, path, out,
-              depth + 1);
+        Value(val, types::ChildType(t, k), types::FindField(t, k), other_val, path, out, depth + 1);
         if (val.is_null() || (val.is_object() && val.empty())) {
           Insert(path, &val, true, out);
         } else if (!Declared(t, k)) {
@@ -171,8 +170,7 @@ class FieldSetWalker {
         }
         path.push_back(*pe);
         if (f->list == ListKind::kMap) {
-          Value(v[i], f->type ? f->type : types::Unknown(), nullptr, nullptr, path, out,
-                depth + 1);
+          Value(v[i], f->type ? f->type : types::Unknown(), nullptr, nullptr, path, out, depth + 1);
         }
         Insert(path, &v[i], f->list == ListKind::kSet, out);
         path.pop_back();

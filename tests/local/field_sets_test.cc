@@ -62,8 +62,15 @@ void Mutate(Json& doc, std::mt19937& rng) {
       break;
     }
   }
-  static const Json kValues[] = {1, 2.0, "x", "img:2", true, nullptr, Json::object(),
-                                 Json::array(), Json{{"name", "C"}, {"value", "3"}}};
+  static const Json kValues[] = {1,
+                                 2.0,
+                                 "x",
+                                 "img:2",
+                                 true,
+                                 nullptr,
+                                 Json::object(),
+                                 Json::array(),
+                                 Json{{"name", "C"}, {"value", "3"}}};
   Json v = kValues[pick(std::size(kValues))];
   if (cur->is_object()) {
     static const char* kKeys[] = {"replicas", "image", "name", "labels", "tier", "value", "new"};
