@@ -154,27 +154,56 @@ bool SameValue(const Json& a, const Json& b) {
 
 namespace {
 
-Comparison CompareWalks(const WalkResult& wb, const WalkResult& wa) {
+// Erases the members of `strip` from `s` in place (a handful of paths).
+void EraseAll(PathSet& s, const PathSet& strip) {
+  if (s.empty()) return;
+  for (const auto& p : strip) s.erase(p);
+}
+
+Comparison CompareWalks(WalkResult& wb, WalkResult& wa) {
   Comparison c;
+  static const PathSet kStrip = StripSet();
+  if (wb.all.empty()) {
+    // Nothing before (a create): everything after is added. The walks are moved from, not
+    // copied: a created object has hundreds of paths.
+    c.added = std::move(wa.members);
+    c.added.insert(wa.maps.begin(), wa.maps.end());
+    EraseAll(c.added, kStrip);
+    return c;
+  }
   c.added = Difference(wa.members, wb.members);
   c.removed = Difference(wb.members, wa.members);
-  for (const auto& p : Intersection(wb.members, wa.members)) {
-    auto lb = wb.leaves.find(p);
-    auto la = wa.leaves.find(p);
-    bool leaf_b = lb != wb.leaves.end(), leaf_a = la != wa.leaves.end();
-    if (leaf_b != leaf_a || (leaf_b && !SameValue(*lb->second, *la->second))) {
-      c.modified.insert(p);
+  // The paths in both: walk the two sorted sets together.
+  auto b = wb.members.begin(), a = wa.members.begin();
+  while (b != wb.members.end() && a != wa.members.end()) {
+    if (*b < *a) {
+      ++b;
+    } else if (*a < *b) {
+      ++a;
+    } else {
+      const Path& p = *a;
+      auto lb = wb.leaves.find(p);
+      auto la = wa.leaves.find(p);
+      bool leaf_b = lb != wb.leaves.end(), leaf_a = la != wa.leaves.end();
+      if (leaf_b != leaf_a || (leaf_b && !SameValue(*lb->second, *la->second))) {
+        c.modified.insert(p);
+      }
+      ++a;
+      ++b;
     }
   }
   // structured-merge-diff also records a map that appears or disappears as a whole (this is
   // where the ".": {} of labels/annotations/data in Update entries comes from). Structs are
   // not recorded: in Go the "empty" object already has them.
-  for (const auto& p : Difference(wa.maps, wb.all)) c.added.insert(p);
-  for (const auto& p : Difference(wb.maps, wa.all)) c.removed.insert(p);
-  PathSet strip = StripSet();
-  c.added = Difference(c.added, strip);
-  c.removed = Difference(c.removed, strip);
-  c.modified = Difference(c.modified, strip);
+  for (const auto& p : wa.maps) {
+    if (!wb.all.count(p)) c.added.insert(p);
+  }
+  for (const auto& p : wb.maps) {
+    if (!wa.all.count(p)) c.removed.insert(p);
+  }
+  EraseAll(c.added, kStrip);
+  EraseAll(c.removed, kStrip);
+  EraseAll(c.modified, kStrip);
   return c;
 }
 
@@ -288,25 +317,27 @@ void DecodeFields(const Json& node, Path& path, PathSet& out, int depth) {
 }
 
 Json EncodeFields(const PathSet& set) {
-  // A trie of the members; a member with children gets ".": {}.
-  struct Node {
-    bool member = false;
-    std::map<std::string, Node> children;
-  };
-  Node root;
+  // A trie of the members; a member with children gets ".": {}. The set is sorted, so a path
+  // comes before the paths it is a prefix of: a node that is an empty object when a child is
+  // first added to it is a member leaf from an earlier path, and gets its ".".
+  Json root = Json::object();
   for (const auto& p : set) {
-    Node* n = &root;
-    for (const auto& e : p) n = &n->children[e];
-    n->member = true;
+    Json* n = &root;
+    bool fresh = false;  // n was created by this path
+    for (const auto& e : p) {
+      auto it = n->find(e);
+      if (it == n->end()) {
+        if (!fresh && n != &root && n->empty()) (*n)["."] = Json::object();
+        n = &(*n)[e];
+        *n = Json::object();
+        fresh = true;
+      } else {
+        n = &*it;
+        fresh = false;
+      }
+    }
   }
-  // Iterative post-order would be overkill: paths are bounded by kMaxDepth.
-  std::function<Json(const Node&)> emit = [&](const Node& n) {
-    Json j = Json::object();
-    if (n.member && !n.children.empty()) j["."] = Json::object();
-    for (const auto& [k, c] : n.children) j[k] = emit(c);
-    return j;
-  };
-  return emit(root);
+  return root;
 }
 
 // Decodes metadata.managedFields; malformed entries are dropped, like fields a decoder skips.
@@ -426,8 +457,11 @@ TypeHolder ResolveType(std::string_view kind, const Json& schema) {
 void TakeFromOthers(std::map<std::string, Entry>& managers, const std::string& self,
                     const PathSet& changed, const PathSet& removed) {
   for (auto& [id, e] : managers) {
-    if (id != self) e.set = Difference(e.set, changed);
-    e.set = Difference(e.set, removed);
+    if (e.set.empty()) continue;
+    if (id != self) {
+      for (const auto& p : changed) e.set.erase(p);
+    }
+    for (const auto& p : removed) e.set.erase(p);
   }
   for (auto it = managers.begin(); it != managers.end();) {
     it = it->second.set.empty() && it->first != self ? managers.erase(it) : std::next(it);

@@ -213,6 +213,12 @@ struct Entry {
 };
 
 std::string Identity(const Entry& e);
+// The set of a fieldsV1 trie (below `path`, at `depth`), added to `out`.
+void DecodeFields(const Json& node, Path& path, PathSet& out, int depth);
+// The fieldsV1 trie of a set: a member with children gets ".": {}.
+Json EncodeFields(const PathSet& set);
+// An RFC 3339 time in seconds since the epoch (0 when it does not parse).
+long long TimeSeconds(const std::string& t);
 // Decodes metadata.managedFields; malformed entries are dropped (*ok = false then).
 std::map<std::string, Entry> DecodeManagedFields(const Json& obj, bool* ok);
 void EncodeManagedFields(Json& obj, const std::map<std::string, Entry>& managers);

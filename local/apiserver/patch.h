@@ -71,5 +71,10 @@ absl::StatusOr<Json> ServerSideApply(const Json& live, const Json& applied,
 void RecordUpdateManager(const Json& before, Json& after, std::string_view manager,
                          std::string_view api_version, WallTime now,
                          std::string_view subresource = "", const Json& schema = Json());
+// The same, decoding and re-encoding every entry: the reference RecordUpdateManager, which
+// leaves the entries a write does not touch as stored, must agree with (tests).
+void RecordUpdateManagerReference(const Json& before, Json& after, std::string_view manager,
+                                  std::string_view api_version, WallTime now,
+                                  std::string_view subresource = "", const Json& schema = Json());
 
 }  // namespace kfaas::local

@@ -149,6 +149,9 @@ int main(int argc, char** argv) {
   auto client = kfaas::kube::RestClient::FromOptions({.kubeconfig = kubeconfig},
                                                      [&](kfaas::kube::RestConfig& c) {
                                                        c.qps = 0;  // no client-side limit
+                                                       // The load generator's CPU competes with
+                                                       // the operator's: the cheaper transport.
+                                                       c.transport = "beast";
                                                        c.user_agent = "operator-bench";
                                                      });
   if (!client.ok()) {
