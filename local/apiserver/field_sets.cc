@@ -163,7 +163,7 @@ void EraseAll(PathSet& s, const PathSet& strip) {
 Comparison CompareWalks(WalkResult& wb, WalkResult& wa) {
   Comparison c;
   static const PathSet kStrip = StripSet();
-  if (wb.all.empty()) {
+  if (!wa.leaves_and_all || wb.all.empty()) {
     // Nothing before (a create): everything after is added. The walks are moved from, not
     // copied: a created object has hundreds of paths.
     c.added = std::move(wa.members);
@@ -212,6 +212,9 @@ Comparison CompareWalks(WalkResult& wb, WalkResult& wa) {
 Comparison Compare(const Json& before, const Json& after, const Type* t,
                    bool ignore_managed_fields) {
   WalkResult wb, wa;
+  // Against an empty document (a create) everything is added: no leaves or values to compare.
+  bool nothing_before = before.is_object() || before.is_array() ? before.empty() : true;
+  if (nothing_before) wa.leaves_and_all = false;
   FieldSetWalker(false, "").RunAgainst(before, after, t, ignore_managed_fields, wb);
   FieldSetWalker(false, "").RunAgainst(after, before, t, ignore_managed_fields, wa);
   return CompareWalks(wb, wa);

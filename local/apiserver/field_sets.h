@@ -49,6 +49,8 @@ struct WalkResult {
   std::map<Path, const Json*> leaves;  // members whose value is compared as a whole
   PathSet all;                         // every value's path
   PathSet maps;                        // paths of map-typed values (labels, data, ...)
+  // false: only members and maps are recorded (what a comparison with an empty document uses).
+  bool leaves_and_all = true;
 };
 
 class FieldSetWalker {
@@ -110,7 +112,7 @@ class FieldSetWalker {
   void Insert(const Path& p, const Json* v, bool leaf, WalkResult& out) {
     if (p.empty()) return;
     out.members.insert(p);
-    if (leaf) out.leaves[p] = v;
+    if (leaf && out.leaves_and_all) out.leaves[p] = v;
   }
 
   // `other`: the value at the same path in the other document (RunAgainst), or null.
@@ -118,7 +120,7 @@ class FieldSetWalker {
              WalkResult& out, int depth) {
     if (depth > kMaxDepth) BadRequest("object nested too deeply");
     if (!path.empty()) {
-      out.all.insert(path);
+      if (out.leaves_and_all) out.all.insert(path);
       if (v.is_object() && t && t->is_map && !t->atomic) out.maps.insert(path);
     }
     if (v.is_object()) {

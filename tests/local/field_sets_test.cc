@@ -109,6 +109,9 @@ TEST(FieldSetsCompare, SkippingSharedMembersChangesNothing) {
     for (int e = 0; e < edits; ++e) Mutate(rng() % 2 ? after : before, rng);
     ExpectSame(Compare(before, after, th.root), CompareFullWalk(before, after, th.root), before,
                after);
+    // Against an empty document (a create).
+    ExpectSame(Compare(Json::object(), after, th.root),
+               CompareFullWalk(Json::object(), after, th.root), Json::object(), after);
 
     // ignore_managed_fields is a comparison of the documents without metadata.managedFields.
     Json sb = before, sa = after;
