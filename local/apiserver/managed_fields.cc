@@ -14,7 +14,6 @@ using fieldsets::Compare;
 using fieldsets::Comparison;
 using fieldsets::DecodeFields;
 using fieldsets::DecodeManagedFields;
-using fieldsets::Difference;
 using fieldsets::EncodeManagedFields;
 using fieldsets::Entry;
 using fieldsets::Identity;
@@ -138,7 +137,8 @@ bool RecordUpdateFast(const Json& stored, const Comparison& cmp, Json& after,
     }
     if (!touched) continue;
     decode(r);
-    r.entry.set = Difference(Difference(r.entry.set, changed), cmp.removed);
+    for (const auto& p : changed) r.entry.set.erase(p);
+    for (const auto& p : cmp.removed) r.entry.set.erase(p);
   }
   if (!self) {
     entries.push_back({nullptr, self_header});
@@ -146,7 +146,10 @@ bool RecordUpdateFast(const Json& stored, const Comparison& cmp, Json& after,
   } else if (!changed.empty() || !cmp.removed.empty()) {
     decode(*self);
   }
-  if (!self->raw) self->entry.set = Union(Difference(self->entry.set, cmp.removed), changed);
+  if (!self->raw) {
+    for (const auto& p : cmp.removed) self->entry.set.erase(p);
+    self->entry.set.insert(changed.begin(), changed.end());
+  }
   if (!changed.empty() || self->entry.time.empty()) {
     decode(*self);
     self->entry.time = FormatRfc3339(now);
