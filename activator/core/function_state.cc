@@ -485,7 +485,9 @@ void FunctionState::OnFirstByteForwarded(SteadyTime now) {
   Actions a;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!cold_) return;
+    // The session reports once the answer is relayed: a report older than the current cold
+    // start belongs to an earlier one (whose record was dropped), not to this one.
+    if (!cold_ || now < cold_->start) return;
     FinishColdStartLocked(now, a);
   }
   Run(a);
