@@ -16,6 +16,7 @@
 #                             and the new/old ratios.
 #   --compare-local OLD_LOCAL  A/B of kfaas-local instead (or as well): the old platform runs the
 #                             kfaas-local binary OLD_LOCAL.
+#   --compare-operator OLD_OP  the same for kfaas-operator (alone or with the others).
 #   --local-flags 'F...'      extra kfaas-local flags of the new platform (word-split), e.g.
 #   --old-local-flags 'F...'  '--watch-batch-ms 0' vs '--watch-batch-ms 5': an A/B of one
 #                             binary's settings (either flag alone also makes it an A/B).
@@ -30,16 +31,18 @@ functions=hello,hello-python
 do_build=1
 compare=
 compare_local=
+compare_operator=
 local_flags=
 old_local_flags=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --runs | -n) runs=$2; shift ;;
     --functions) functions=$2; shift ;;
     --no-build) do_build=0 ;;
     --compare) compare=$2; shift ;;
     --compare-local) compare_local=$2; shift ;;
+    --compare-operator) compare_operator=$2; shift ;;
     --local-flags) local_flags=$2; shift ;;
     --old-local-flags) old_local_flags=$2; shift ;;
     *) echo "bench-coldstart: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -60,13 +63,17 @@ if [ -n "$compare" ]; then
   [ -x "$compare" ] || { echo "bench-coldstart: --compare $compare is not an executable" >&2; exit 2; }
   compare=$(readlink -f "$compare")
 fi
+if [ -n "$compare_operator" ]; then
+  [ -x "$compare_operator" ] || { echo "bench-coldstart: --compare-operator $compare_operator is not an executable" >&2; exit 2; }
+  compare_operator=$(readlink -f "$compare_operator")
+fi
 if [ -n "$compare_local" ]; then
   [ -x "$compare_local" ] || { echo "bench-coldstart: --compare-local $compare_local is not an executable" >&2; exit 2; }
   compare_local=$(readlink -f "$compare_local")
 fi
 
 exec /usr/bin/python3 - "$root" "$build" "$runs" "$functions" "$compare" "$compare_local" \
-  "$local_flags" "$old_local_flags" <<'EOF'
+  "$local_flags" "$old_local_flags" "$compare_operator" <<'EOF'
 import json
 import os
 import re
@@ -79,8 +86,8 @@ import time
 import urllib.request
 
 root, build, runs, functions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
-compare, compare_local, local_flags, old_local_flags = sys.argv[5:9]
-ab = bool(compare or compare_local or old_local_flags or local_flags)
+compare, compare_local, local_flags, old_local_flags, compare_operator = sys.argv[5:10]
+ab = bool(compare or compare_local or compare_operator or old_local_flags or local_flags)
 sys.path.insert(0, os.path.join(root, "tests", "e2e"))
 from localup import LocalUp, alive, wait_until  # noqa: E402
 
@@ -175,13 +182,14 @@ def run_once(p, name, rows, i):
         rows[STARTUP].append(got["instance_ready"] - got["instance_appeared"])
 
 
-def overlay_build(activator, local, flags):
-    """A build dir whose binaries are the real build's, but with the given kfaas-activator and
-    kfaas-local (a wrapper script adding `flags` when there are any)."""
+def overlay_build(activator, local, flags, operator):
+    """A build dir whose binaries are the real build's, but with the given kfaas-activator,
+    kfaas-operator and kfaas-local (a wrapper script adding `flags` when there are any)."""
     d = tempfile.mkdtemp(prefix="kfaas-bench-")
-    for rel in ("operator/kfaas-operator", "examples/hello/hello-function"):
+    for rel, target in (("operator/kfaas-operator", operator),
+                        ("examples/hello/hello-function", os.path.join(build, "examples/hello/hello-function"))):
         os.makedirs(os.path.join(d, os.path.dirname(rel)), exist_ok=True)
-        os.symlink(os.path.join(build, rel), os.path.join(d, rel))
+        os.symlink(target, os.path.join(d, rel))
     os.makedirs(os.path.join(d, "activator"))
     os.symlink(activator, os.path.join(d, "activator", "kfaas-activator"))
     os.makedirs(os.path.join(d, "local"))
@@ -202,16 +210,19 @@ overlays = []
 if ab:
     new_act = os.path.join(build, "activator", "kfaas-activator")
     new_local = os.path.join(build, "local", "kfaas-local")
-    old_b = overlay_build(compare or new_act, compare_local or new_local, old_local_flags)
+    new_op = os.path.join(build, "operator", "kfaas-operator")
+    old_b = overlay_build(compare or new_act, compare_local or new_local, old_local_flags,
+                          compare_operator or new_op)
     overlays.append(old_b)
     new_b = build
     if local_flags:
-        new_b = overlay_build(new_act, new_local, local_flags)
+        new_b = overlay_build(new_act, new_local, local_flags, new_op)
         overlays.append(new_b)
     variants = [("old", old_b), ("new", new_b)]
-    print("A/B, runs alternate: old = activator %s, kfaas-local %s %s; new = activator %s, "
-          "kfaas-local %s %s" % (compare or new_act, compare_local or new_local, old_local_flags,
-                                 new_act, new_local, local_flags), flush=True)
+    print("A/B, runs alternate: old = activator %s, operator %s, kfaas-local %s %s; new = "
+          "activator %s, operator %s, kfaas-local %s %s" %
+          (compare or new_act, compare_operator or new_op, compare_local or new_local,
+           old_local_flags, new_act, new_op, new_local, local_flags), flush=True)
 results = {v: {} for v, _ in variants}
 try:
     platforms = {}

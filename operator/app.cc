@@ -83,10 +83,11 @@ class Operator::Impl {
              .WithLabels({});
     recorder_ = std::make_unique<kube::EventRecorder>(client_, "kfaas-operator");
     events_ = std::make_unique<RecorderSink>(*recorder_);
-    ControllerOptions copts{
-        .watch_namespace = config_.watch_namespace,
-        .workers = config_.workers,
-        .reconciler = {.domain = config_.domain, .require_command = config_.require_command}};
+    ControllerOptions copts{.watch_namespace = config_.watch_namespace,
+                            .workers = config_.workers,
+                            .reconciler = {.domain = config_.domain,
+                                           .require_command = config_.require_command,
+                                           .scaling_status_delay = config_.scaling_status_delay}};
     controller_ =
         std::make_unique<Controller>(client_, *events_, registry_, RealClock::Get(), copts);
 

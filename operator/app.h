@@ -35,6 +35,9 @@ struct OperatorConfig {
   std::string domain = "kfaas.local";
   int workers = 4;
   bool require_command = false;  // --local: the cluster is kfaas-local
+  // Status changes driven only by a Deployment's scaling are written this long after they were
+  // first seen (one write per scale-up, after its cold start; ReconcilerOptions).
+  Duration scaling_status_delay = std::chrono::milliseconds(100);
 
   bool leader_elect = true;
   std::string lease_namespace;  // "": $POD_NAMESPACE, else the kubeconfig's namespace

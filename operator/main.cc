@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   int lease_duration = 15, renew_deadline = 10, retry_period = 2;
   int stable_window = 60, scale_down_delay = 30;
+  int scaling_status_delay_ms = 100;
   po::options_description desc(
       "kfaas-operator: turns each kfaas.dev Function into a Deployment and a Service it owns,\n"
       "and reports in the Function's status whether it is ready and where it is reached.\n\n"
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
       ("autoscaler-scale-down-delay-seconds",
        po::value(&scale_down_delay)->default_value(scale_down_delay),
        "how long a lower load must hold before the autoscaler scales down")
+      ("scaling-status-delay-ms",
+       po::value(&scaling_status_delay_ms)->default_value(scaling_status_delay_ms),
+       "a Function status change driven only by its Deployment's scaling (replicas, ready "
+       "replicas) is written this long after it was first seen: one write per scale-up, after "
+       "the cold start instead of during it (0: at once)")
       ("log-level", po::value(&log_level)->default_value(log_level),
        "debug, info, warning or error");
   // clang-format on
@@ -120,6 +126,11 @@ int main(int argc, char** argv) {
                  "window) and --autoscaler-scale-down-delay-seconds >= 0\n";
     return 2;
   }
+  if (scaling_status_delay_ms < 0) {
+    std::cerr << "kfaas-operator: --scaling-status-delay-ms must be >= 0\n";
+    return 2;
+  }
+  c.scaling_status_delay = std::chrono::milliseconds(scaling_status_delay_ms);
   c.autoscaler_stable_window = std::chrono::seconds(stable_window);
   c.autoscaler_scale_down_delay = std::chrono::seconds(scale_down_delay);
   c.lease_duration = std::chrono::seconds(lease_duration);

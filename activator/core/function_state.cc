@@ -441,8 +441,10 @@ void FunctionState::MaybeActivateLocked(SteadyTime arrival, Actions& a) {
                     << " replica(s) to become ready";
     return;
   }
-  a.logs.push_back("function " + ns_ + "/" + name_ + " is at zero: scaling to " +
-                   std::to_string(target));
+  // At debug level only: at info level the cold start's one line is written once its answer
+  // went out (FinishColdStartLocked), or a warning when it timed out (Tick); a write to the log
+  // here would compete for the CPU with the scale write it starts.
+  KFAAS_VLOG(1) << "function " << ns_ << "/" << name_ << " is at zero: scaling to " << target;
   RequestScaleLocked(target, a);
 }
 
@@ -483,7 +485,9 @@ void FunctionState::OnFirstByteForwarded(SteadyTime now) {
   Actions a;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!cold_) return;
+    // The session reports once the answer is relayed: a report older than the current cold
+    // start belongs to an earlier one (whose record was dropped), not to this one.
+    if (!cold_ || now < cold_->start) return;
     FinishColdStartLocked(now, a);
   }
   Run(a);

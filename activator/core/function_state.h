@@ -164,7 +164,8 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
   WaitResult FinishWait(const std::shared_ptr<Waiter>& waiter, SteadyTime now, Lease* lease);
   // Gives the slot back. `completed` is false for a request that will be retried.
   void Release(const Lease& lease, bool completed);
-  // The first byte of a request that waited for a cold start went to an instance.
+  // The first byte of a request that waited for a cold start went to an instance at `now`
+  // (reported once its answer is relayed; one from before the current cold start is ignored).
   void OnFirstByteForwarded(SteadyTime now);
   int64_t timeout_ms() const { return timeout_ms_.load(std::memory_order_relaxed); }
   FunctionMetrics& metrics() { return metrics_; }

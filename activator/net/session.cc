@@ -422,6 +422,20 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
         false);
   };
 
+  // A cold start's bookkeeping (its metrics, status report and log line: a thread wake-up and
+  // a write to the log pipe) waits until the answer's first bytes are on their way to the
+  // client (or the request ended otherwise), so it does not compete with relaying them. It is
+  // timed when the request was forwarded.
+  struct FirstByteMark {
+    std::shared_ptr<FunctionState> fs;
+    std::optional<SteadyTime> at;
+    void Flush() {
+      if (at) fs->OnFirstByteForwarded(*at);
+      at.reset();
+    }
+    ~FirstByteMark() { Flush(); }
+  } first_byte{fs, std::nullopt};
+
   while (true) {
     if (shared_.cutting.load(std::memory_order_relaxed)) {
       co_return co_await shut_down("was about to be forwarded");
@@ -560,7 +574,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
           false);
     }
     if (lease.cold) {
-      fs->OnFirstByteForwarded(clock_.Now());
+      first_byte.at = clock_.Now();
       lease.cold = false;
     }
 
@@ -659,6 +673,7 @@ awaitable<bool> Session::Proxy(ReqParser& parser, const std::shared_ptr<Function
           res.body().more = false;
         }
         co_await http::async_write(client_, sr, asio::redirect_error(use_awaitable, ec));
+        first_byte.Flush();
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           client_ok = false;

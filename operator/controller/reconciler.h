@@ -12,7 +12,9 @@
 // Thread-safe for distinct keys (the work queue never hands one key to two workers).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +59,13 @@ struct ReconcilerOptions {
   // When a child of the Function's name exists but belongs to someone else, look again after
   // this long (such objects are outside the informers' label selector, so no event comes).
   Duration conflict_recheck = std::chrono::seconds(30);
+  // A status change that only a Deployment's scaling drives (replicas, readyReplicas, the
+  // DeploymentReady and Ready conditions: OnlyScalingDiffers) is written this long after the
+  // first reconcile that saw it (the key is requeued for then), so a scale-up's several
+  // Deployment status changes become one write, made after the cold start it belongs to, and
+  // its API write and the watch events it causes do not compete for the CPU with the starting
+  // instance. Any other status change is written at once (with the pending one). 0: at once.
+  Duration scaling_status_delay{0};
 };
 
 struct Result {
@@ -102,6 +111,9 @@ class Reconciler {
   EventSink& events_;
   Clock& clock_;
   ReconcilerOptions opts_;
+  // Keys with a scaling-only status change not written yet: since when (scaling_status_delay).
+  std::mutex pending_mu_;
+  std::map<std::string, SteadyTime> pending_scaling_status_;
 };
 
 // Splits "namespace/name".

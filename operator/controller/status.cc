@@ -64,4 +64,25 @@ bool OwnedStatusEqual(const Json& status, const Json& owned) {
   return true;
 }
 
+bool OnlyScalingDiffers(const Json& status, const Json& owned) {
+  if (!status.is_object()) return false;
+  for (const char* f : {"observedGeneration", "url"}) {
+    auto a = status.find(f);
+    auto b = owned.find(f);
+    if (a == status.end() || b == owned.end() || *a != *b) return false;
+  }
+  Json none = Json::array();
+  const Json& old_conds = status.contains("conditions") ? status["conditions"] : none;
+  const Json& new_conds = owned.contains("conditions") ? owned["conditions"] : none;
+  for (const char* type : {kConditionSpecValid, kConditionServiceReady}) {
+    const Json* a = FindCondition(old_conds, type);
+    const Json* b = FindCondition(new_conds, type);
+    if (!a || !b) return false;
+    for (const char* k : {"status", "reason", "message"}) {
+      if (a->value(k, "") != b->value(k, "")) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace kfaas::op

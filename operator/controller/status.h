@@ -60,4 +60,9 @@ inline const char* const kOwnedStatusFields[] = {"observedGeneration", "conditio
 // True when `status` already has `owned`'s values for every owned field.
 bool OwnedStatusEqual(const Json& status, const Json& owned);
 
+// True when `status` and `owned` differ at most in what a Deployment's scaling drives:
+// replicas, readyReplicas and the DeploymentReady and Ready conditions (observedGeneration, url,
+// SpecValid and ServiceReady equal, conditions compared by status, reason and message).
+bool OnlyScalingDiffers(const Json& status, const Json& owned);
+
 }  // namespace kfaas::op

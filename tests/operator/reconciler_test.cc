@@ -750,6 +750,75 @@ TEST(Reconcile, LastTransitionTimeMovesOnlyWhenStatusFlips) {
   EXPECT_EQ(ready()["lastTransitionTime"], t1);
 }
 
+// scaling_status_delay: the status changes of a scale-up (replicas, then readyReplicas) become
+// one write, made once the delay has passed since the first of them was seen; a spec change
+// is written at once, with what was pending.
+TEST(Reconcile, ScalingOnlyStatusChangesWaitAndCoalesce) {
+  FakeClock clock;
+  FakeClient client(clock);
+  client.Seed(kFunctions, FunctionObj("hello"));
+  ClientCache cache(client);
+  RecordingEvents events;
+  Reconciler r(client, cache, events, clock,
+               {.scaling_status_delay = std::chrono::milliseconds(100)});
+  Result first = r.Reconcile("default/hello");
+  ASSERT_EQ(first.kind, Result::Kind::kSuccess);
+  EXPECT_THAT(first.writes, ::testing::Contains("status")) << "a new Function: at once";
+  EXPECT_EQ(first.requeue_after, Duration::zero());
+  auto status = [&] { return Fn(client)["status"]; };
+  ASSERT_EQ(status()["replicas"], 0);
+
+  // The activator scales it to 1: the Deployment's pod is created, not ready yet.
+  client.ClearActions();
+  clock.Advance(std::chrono::seconds(5));
+  Json d = Deploy(client);
+  d["spec"]["replicas"] = 1;
+  d["status"] = {{"replicas", 1}, {"readyReplicas", 0}};
+  client.Seed(kDeployments, d);
+  Result a = r.Reconcile("default/hello");
+  EXPECT_EQ(a.kind, Result::Kind::kSuccess);
+  EXPECT_TRUE(client.Writes().empty());
+  EXPECT_EQ(a.requeue_after, std::chrono::milliseconds(100));
+  EXPECT_FALSE(a.converged);
+
+  // 10 ms later it is ready: still waiting, for the rest of the delay from the first change.
+  clock.Advance(std::chrono::milliseconds(10));
+  d = Deploy(client);
+  d["status"] = {{"replicas", 1}, {"readyReplicas", 1}};
+  client.Seed(kDeployments, d);
+  Result b = r.Reconcile("default/hello");
+  EXPECT_TRUE(client.Writes().empty());
+  EXPECT_EQ(b.requeue_after, std::chrono::milliseconds(90));
+
+  // The requeue: one write with the latest state.
+  clock.Advance(std::chrono::milliseconds(90));
+  Result c = r.Reconcile("default/hello");
+  EXPECT_THAT(c.writes, ElementsAreArray({"status"}));
+  EXPECT_EQ(c.requeue_after, Duration::zero());
+  EXPECT_EQ(client.Writes().size(), 1u);
+  EXPECT_EQ(status()["replicas"], 1);
+  EXPECT_EQ(status()["readyReplicas"], 1);
+  EXPECT_EQ((*FindCondition(status()["conditions"], "Ready"))["status"], "True");
+  EXPECT_EQ(r.Reconcile("default/hello").requeue_after, Duration::zero());
+
+  // Scaling to zero waits too; a spec change meanwhile is written at once, with it.
+  client.ClearActions();
+  d = Deploy(client);
+  d["spec"]["replicas"] = 0;
+  d["status"] = {{"replicas", 0}, {"readyReplicas", 0}};
+  client.Seed(kDeployments, d);
+  EXPECT_EQ(r.Reconcile("default/hello").requeue_after, std::chrono::milliseconds(100));
+  EXPECT_TRUE(client.Writes().empty());
+  Json fn = Fn(client);
+  fn["metadata"]["generation"] = 2;
+  client.Seed(kFunctions, fn);
+  Result e = r.Reconcile("default/hello");
+  EXPECT_THAT(e.writes, ::testing::Contains("status"));
+  EXPECT_EQ(e.requeue_after, Duration::zero());
+  EXPECT_EQ(status()["observedGeneration"], 2);
+  EXPECT_EQ(status()["replicas"], 0);
+}
+
 TEST(Compare, DerivativeIgnoresDefaultsAndComparesQuantities) {
   std::string diff;
   EXPECT_TRUE(
