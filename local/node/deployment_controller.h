@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,11 @@ struct DeploymentControllerOptions {
   // release_port returns the port of a pod that could not be created.
   std::function<absl::StatusOr<uint16_t>()> reserve_port;
   std::function<void(uint16_t)> release_port;
+  // After creating pods, the Deployment's status is written this much later (the reconciles in
+  // between requeue for then), so that a scale-up's status write does not take a CPU from the
+  // pods' start on its critical path, and the writes for created, Running and ready pods
+  // coalesce into one. Zero: at once.
+  Duration status_delay_after_create = std::chrono::milliseconds(25);
 };
 
 class DeploymentController {
@@ -54,6 +61,9 @@ class DeploymentController {
   DeploymentControllerOptions opts_;
   Clock& clock_;
   OwnWrites own_status_;  // our status patches: their events are skipped
+  std::mutex hold_mu_;
+  // Keys whose status write waits (status_delay_after_create), until when.
+  std::unordered_map<std::string, SteadyTime> status_hold_;
   ControllerLoop loop_;
 };
 

@@ -184,7 +184,8 @@ TEST(ScaledValue, PercentAndIntegers) {
 class DeploymentControllerTest : public ::testing::Test {
  protected:
   std::shared_ptr<FakeClient> client_ = std::make_shared<FakeClient>();
-  DeploymentController controller_{client_, {}};
+  // Status written at once after creating pods (the delay has its own test).
+  DeploymentController controller_{client_, {.status_delay_after_create = Duration(0)}};
 
   std::vector<Json> Pods() { return client_->Objects(kPods, "default"); }
   void SetReady(const std::string& name) {
@@ -197,6 +198,38 @@ class DeploymentControllerTest : public ::testing::Test {
     client_->Seed(kPods, p);
   }
 };
+
+// After creating pods the status write waits status_delay_after_create (reconciles meanwhile
+// requeue for then), and the status of created, Running and ready pods is written once.
+TEST_F(DeploymentControllerTest, StatusAfterAScaleUpIsWrittenOnceAfterTheDelay) {
+  FakeClock clock;
+  DeploymentController delayed(
+      client_, {.clock = &clock, .status_delay_after_create = std::chrono::milliseconds(25)});
+  client_->Seed(kDeployments, Deployment(1));
+  auto requeue = delayed.Reconcile("default/web");
+  ASSERT_TRUE(requeue.ok()) << requeue.status();
+  EXPECT_EQ(*requeue, std::chrono::milliseconds(25));
+  auto pods = Pods();
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_FALSE((*client_->Object(kDeployments, "default", "web")).contains("status"));
+
+  // The pod became ready meanwhile: its event's reconcile still waits.
+  SetReady(pods[0]["metadata"]["name"]);
+  clock.Advance(std::chrono::milliseconds(10));
+  requeue = delayed.Reconcile("default/web");
+  ASSERT_TRUE(requeue.ok());
+  EXPECT_EQ(*requeue, std::chrono::milliseconds(15));
+  EXPECT_FALSE((*client_->Object(kDeployments, "default", "web")).contains("status"));
+
+  clock.Advance(std::chrono::milliseconds(15));
+  client_->ClearActions();
+  requeue = delayed.Reconcile("default/web");
+  ASSERT_TRUE(requeue.ok());
+  EXPECT_EQ(client_->Writes().size(), 1u);  // the one status write
+  Json st = (*client_->Object(kDeployments, "default", "web"))["status"];
+  EXPECT_EQ(st["replicas"], 1);
+  EXPECT_EQ(st["readyReplicas"], 1);
+}
 
 TEST_F(DeploymentControllerTest, CreatesPodsScalesDownAndWritesStatus) {
   Json d = Deployment(3);
