@@ -223,9 +223,12 @@ void RecordUpdateManagerSlow(const Json& before, Json& after, Comparison cmp,
 
 }  // namespace
 
-void RecordUpdateManager(const Json& before, Json& after, std::string_view manager,
-                         std::string_view api_version, WallTime now, std::string_view subresource,
-                         const Json& schema) {
+namespace {
+
+// RecordUpdateManager's steps, `allow_fast` choosing whether untouched entries may stay as
+// stored (RecordUpdateFast) or every entry is decoded and re-encoded (the reference).
+void Record(const Json& before, Json& after, std::string_view manager, std::string_view api_version,
+            WallTime now, std::string_view subresource, const Json& schema, bool allow_fast) {
   try {
     if (!after.is_object()) return;
     TypeHolder th = ResolveType(Str(after, "kind"), schema);
@@ -242,7 +245,7 @@ void RecordUpdateManager(const Json& before, Json& after, std::string_view manag
     // very same (the usual update, which carries the stored entries through).
     const Json* stored = ManagedFieldsOf(before);
     const Json* sent = ManagedFieldsOf(after);
-    if (stored && (!subresource.empty() || !sent || *sent == *stored) &&
+    if (allow_fast && stored && (!subresource.empty() || !sent || *sent == *stored) &&
         RecordUpdateFast(*stored, cmp, after, self, now)) {
       return;
     }
@@ -252,23 +255,18 @@ void RecordUpdateManager(const Json& before, Json& after, std::string_view manag
   }
 }
 
+}  // namespace
+
+void RecordUpdateManager(const Json& before, Json& after, std::string_view manager,
+                         std::string_view api_version, WallTime now, std::string_view subresource,
+                         const Json& schema) {
+  Record(before, after, manager, api_version, now, subresource, schema, /*allow_fast=*/true);
+}
+
 void RecordUpdateManagerReference(const Json& before, Json& after, std::string_view manager,
                                   std::string_view api_version, WallTime now,
                                   std::string_view subresource, const Json& schema) {
-  try {
-    if (!after.is_object()) return;
-    TypeHolder th = ResolveType(Str(after, "kind"), schema);
-    static const Json kEmpty = Json::object();
-    Comparison cmp = Compare(before.is_object() ? before : kEmpty, after, th.root,
-                             /*ignore_managed_fields=*/true);
-    Entry self;
-    self.manager = std::string(manager);
-    self.operation = "Update";
-    self.api_version = std::string(api_version);
-    self.subresource = std::string(subresource);
-    RecordUpdateManagerSlow(before, after, std::move(cmp), self, now, subresource);
-  } catch (...) {
-  }
+  Record(before, after, manager, api_version, now, subresource, schema, /*allow_fast=*/false);
 }
 
 }  // namespace kfaas::local
