@@ -86,7 +86,7 @@ op_pid=$!
 pids+=($op_pid)
 if [ ${#wrapper[@]} -gt 0 ]; then
   for _ in $(seq 1 50); do
-    child=$(pgrep -P "$op_pid" -f kfaas-operator || true)
+    child=$(pgrep -P "$op_pid" | head -1 || true)  # the wrapped operator, whatever its name
     [ -n "$child" ] && break
     sleep 0.1
   done
