@@ -50,6 +50,9 @@ absl::StatusOr<AppOptions> ParseFlags(int argc, char** argv, std::string* help) 
     ("kubeconfig", po::value(&o.kubeconfig)->default_value(""),
      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     ("context", po::value(&o.context)->default_value(""), "kubeconfig context")
+    ("kube-transport", po::value(&o.kube_transport)->default_value(o.kube_transport),
+     "HTTP client for the API server's watches and status reports: beast (Boost.Beast) or "
+     "cpprest (cpprestsdk); the scale writes and the pod watch use Beast either way")
     ("namespace", po::value(&o.ns)->default_value(""), "namespace to watch (default: all)")
     ("watch-pods", po::value(&o.watch_pods)->default_value(o.watch_pods),
      "watch the functions' Pods (label kfaas.dev/function) to probe a starting instance as soon "
@@ -145,8 +148,14 @@ int Run(const AppOptions& o) {
     kube::ConfigLoadOptions lo;
     lo.kubeconfig = o.kubeconfig;
     lo.context = o.context;
-    auto c = kube::RestClient::FromOptions(lo, [](kube::RestConfig& rc) {
+    if (o.kube_transport != "beast" && o.kube_transport != "cpprest") {
+      KFAAS_LOG(ERROR) << "--kube-transport must be beast or cpprest, not \"" << o.kube_transport
+                       << "\"";
+      return 2;
+    }
+    auto c = kube::RestClient::FromOptions(lo, [&o](kube::RestConfig& rc) {
       rc.user_agent = "kfaas-activator";
+      rc.transport = o.kube_transport;
       rc.qps = 200;
       rc.burst = 400;
     });
@@ -159,7 +168,7 @@ int Run(const AppOptions& o) {
     // The scale write starts every cold start: its own client, on one connection to the API
     // server opened in advance and used synchronously by the scale writer's thread (no I/O pool
     // hops). The pod watch (a starting instance's address) also reads its stream directly on the
-    // informer's thread. cpprestsdk stays for everything else.
+    // informer's thread, on a transport of its own.
     const kube::RestConfig& rc = (*c)->config();
     auto beast_client = [&rc](std::shared_ptr<kube::BeastTransport>* transport)
         -> absl::StatusOr<std::shared_ptr<kube::Client>> {

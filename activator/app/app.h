@@ -16,7 +16,8 @@ struct AppOptions {
   std::string peers;  // the other activators' gRPC host:port,... (a headless name expands)
   std::string kubeconfig;
   std::string context;
-  std::string ns;          // "" = all namespaces
+  std::string kube_transport = "beast";  // the API client's HTTP: "beast" or "cpprest"
+  std::string ns;                        // "" = all namespaces
   bool watch_pods = true;  // probe starting instances from their Pods, before their slices
   std::string domain = "kfaas.local";
   int64_t max_concurrency = 1000;
