@@ -388,35 +388,40 @@ long long TimeSeconds(const std::string& t) {
   return std::chrono::duration_cast<std::chrono::seconds>(w->time_since_epoch()).count();
 }
 
+bool ManagerOrderLess(const Entry& p, const Entry& q) {
+  if (p.operation != q.operation) return p.operation < q.operation;
+  long long ps = TimeSeconds(p.time), qs = TimeSeconds(q.time);
+  if (ps != qs) return ps < qs;
+  if (p.manager != q.manager) return p.manager < q.manager;
+  if (p.api_version != q.api_version) return p.api_version < q.api_version;
+  return p.subresource < q.subresource;
+}
+
+Json EncodeEntry(const Entry& e) {
+  Json j = {{"manager", e.manager},
+            {"operation", e.operation},
+            {"apiVersion", e.api_version},
+            {"fieldsType", "FieldsV1"},
+            {"fieldsV1", EncodeFields(e.set)}};
+  if (!e.time.empty()) j["time"] = e.time;
+  if (!e.subresource.empty()) j["subresource"] = e.subresource;
+  return j;
+}
+
 void EncodeManagedFields(Json& obj, const std::map<std::string, Entry>& managers) {
   std::vector<const Entry*> entries;
   for (const auto& [id, e] : managers) {
     if (!e.set.empty()) entries.push_back(&e);
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry* p, const Entry* q) {
-    if (p->operation != q->operation) return p->operation < q->operation;
-    long long ps = TimeSeconds(p->time), qs = TimeSeconds(q->time);
-    if (ps != qs) return ps < qs;
-    if (p->manager != q->manager) return p->manager < q->manager;
-    if (p->api_version != q->api_version) return p->api_version < q->api_version;
-    return p->subresource < q->subresource;
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry* p, const Entry* q) { return ManagerOrderLess(*p, *q); });
   if (!obj["metadata"].is_object()) obj["metadata"] = Json::object();
   if (entries.empty()) {
     obj["metadata"].erase("managedFields");
     return;
   }
   Json list = Json::array();
-  for (const Entry* e : entries) {
-    Json j = {{"manager", e->manager},
-              {"operation", e->operation},
-              {"apiVersion", e->api_version},
-              {"fieldsType", "FieldsV1"},
-              {"fieldsV1", EncodeFields(e->set)}};
-    if (!e->time.empty()) j["time"] = e->time;
-    if (!e->subresource.empty()) j["subresource"] = e->subresource;
-    list.push_back(std::move(j));
-  }
+  for (const Entry* e : entries) list.push_back(EncodeEntry(*e));
   obj["metadata"]["managedFields"] = std::move(list);
 }
 

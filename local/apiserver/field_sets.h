@@ -219,11 +219,14 @@ std::string Identity(const Entry& e);
 void DecodeFields(const Json& node, Path& path, PathSet& out, int depth);
 // The fieldsV1 trie of a set: a member with children gets ".": {}.
 Json EncodeFields(const PathSet& set);
-// An RFC 3339 time in seconds since the epoch (0 when it does not parse).
-long long TimeSeconds(const std::string& t);
 // Decodes metadata.managedFields; malformed entries are dropped (*ok = false then).
 std::map<std::string, Entry> DecodeManagedFields(const Json& obj, bool* ok);
 void EncodeManagedFields(Json& obj, const std::map<std::string, Entry>& managers);
+// The order of metadata.managedFields: operation, time (seconds), manager, apiVersion,
+// subresource.
+bool ManagerOrderLess(const Entry& p, const Entry& q);
+// One metadata.managedFields entry.
+Json EncodeEntry(const Entry& e);
 void StripManagedFields(Json& obj);
 std::string PrintManager(const Entry& e);
 std::string Str(const Json& o, const char* k);

@@ -1,4 +1,5 @@
 // managedFields for non-apply writes (merge.Updater.Update and the managedfields updater).
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,16 +15,17 @@ using fieldsets::Compare;
 using fieldsets::Comparison;
 using fieldsets::DecodeFields;
 using fieldsets::DecodeManagedFields;
+using fieldsets::EncodeEntry;
 using fieldsets::EncodeManagedFields;
 using fieldsets::Entry;
 using fieldsets::Identity;
 using fieldsets::kMaxDepth;
+using fieldsets::ManagerOrderLess;
 using fieldsets::Path;
 using fieldsets::PathSet;
 using fieldsets::ResolveType;
 using fieldsets::Str;
 using fieldsets::TakeFromOthers;
-using fieldsets::TimeSeconds;
 using fieldsets::Type;
 using fieldsets::TypeHolder;
 using fieldsets::Union;
@@ -125,17 +127,12 @@ bool RecordUpdateFast(const Json& stored, const Comparison& cmp, Json& after,
       self = &r;
       continue;
     }
-    bool touched = false;
-    for (const PathSet* s : {static_cast<const PathSet*>(&changed), &cmp.removed}) {
-      for (const auto& p : *s) {
-        if (EncodedHas((*r.raw)["fieldsV1"], p)) {
-          touched = true;
-          break;
-        }
-      }
-      if (touched) break;
+    const Json& fields = (*r.raw)["fieldsV1"];
+    auto has = [&fields](const Path& p) { return EncodedHas(fields, p); };
+    if (std::none_of(changed.begin(), changed.end(), has) &&
+        std::none_of(cmp.removed.begin(), cmp.removed.end(), has)) {
+      continue;
     }
-    if (!touched) continue;
     decode(r);
     for (const auto& p : changed) r.entry.set.erase(p);
     for (const auto& p : cmp.removed) r.entry.set.erase(p);
@@ -159,21 +156,8 @@ bool RecordUpdateFast(const Json& stored, const Comparison& cmp, Json& after,
   for (const auto& r : entries) {
     if (r.raw || !r.entry.set.empty()) order.push_back(&r);
   }
-  std::map<std::string, long long> seconds;
-  auto secs = [&](const std::string& t) {
-    auto [it, inserted] = seconds.emplace(t, 0);
-    if (inserted) it->second = TimeSeconds(t);
-    return it->second;
-  };
-  std::sort(order.begin(), order.end(), [&](const RawEntry* a, const RawEntry* b) {
-    const Entry& p = a->entry;
-    const Entry& q = b->entry;
-    if (p.operation != q.operation) return p.operation < q.operation;
-    long long ps = secs(p.time), qs = secs(q.time);
-    if (ps != qs) return ps < qs;
-    if (p.manager != q.manager) return p.manager < q.manager;
-    if (p.api_version != q.api_version) return p.api_version < q.api_version;
-    return p.subresource < q.subresource;
+  std::sort(order.begin(), order.end(), [](const RawEntry* a, const RawEntry* b) {
+    return ManagerOrderLess(a->entry, b->entry);
   });
   if (!after["metadata"].is_object()) after["metadata"] = Json::object();
   if (order.empty()) {
@@ -181,16 +165,7 @@ bool RecordUpdateFast(const Json& stored, const Comparison& cmp, Json& after,
     return true;
   }
   Json list = Json::array();
-  for (const RawEntry* r : order) {
-    if (r->raw) {
-      list.push_back(*r->raw);
-      continue;
-    }
-    std::map<std::string, Entry> one = {{"", r->entry}};
-    Json holder = Json::object();
-    EncodeManagedFields(holder, one);
-    list.push_back(std::move(holder["metadata"]["managedFields"][0]));
-  }
+  for (const RawEntry* r : order) list.push_back(r->raw ? *r->raw : EncodeEntry(r->entry));
   after["metadata"]["managedFields"] = std::move(list);
   return true;
 }
