@@ -61,22 +61,9 @@ bool IsDeleting(const Json& o) {
          !(*m)["deletionTimestamp"].is_null();
 }
 
-// The object without the parts whose changes do not bump generation.
-Json GenerationView(const Json& o, bool status_subresource) {
-  Json v = o;
-  v.erase("metadata");
-  if (status_subresource) v.erase("status");
-  return v;
-}
-
-// The object without server-maintained volatile fields, for no-op detection.
-Json NoopView(const Json& o) {
-  Json v = o;
-  if (v.contains("metadata") && v["metadata"].is_object()) {
-    v["metadata"].erase("resourceVersion");
-    v["metadata"].erase("managedFields");
-  }
-  return v;
+// Whether `a` and `b` differ only in server-maintained volatile fields (a no-op write).
+bool SameExceptVolatile(const Json& a, const Json& b) {
+  return SameObjectExcept(a, b, {}, {"resourceVersion", "managedFields"});
 }
 
 // Dotted paths (".spec.replicas") as used by CRD scale subresources.
@@ -731,9 +718,12 @@ absl::Status Api::PrepareUpdate(const ResourceInfo& r, const Json& old, Json& ob
   if (auto st = ValidateAndDefault(r, obj, &old, opts, warnings); !st.ok()) return st;
   int64_t gen = ometa.value("generation", int64_t{1});
   bool status_sub = r.status_subresource || r.resource == "customresourcedefinitions";
-  if (GenerationView(obj, status_sub) != GenerationView(old, status_sub)) ++gen;
+  // Changes outside metadata (and outside status when it is a subresource) bump generation.
+  bool same_generation = status_sub ? SameObjectExcept(obj, old, {"metadata", "status"})
+                                    : SameObjectExcept(obj, old, {"metadata"});
+  if (!same_generation) ++gen;
   obj["metadata"]["generation"] = gen;
-  if (record_manager && NoopView(obj) != NoopView(old)) {
+  if (record_manager && !SameExceptVolatile(obj, old)) {
     RecordUpdateManager(old, obj, FieldManager(opts, caller), r.ApiVersion(), clock_.WallNow());
   }
   return absl::OkStatus();
@@ -818,7 +808,7 @@ absl::StatusOr<WriteResult> Api::UpdateLoop(
         !st.ok()) {
       return st;
     }
-    if (NoopView(obj) == NoopView(curv->obj)) {
+    if (SameExceptVolatile(obj, curv->obj)) {
       WriteResult res;
       res.object = subresource == "scale" ? ToScale(r, curv->obj) : curv->obj;
       res.warnings = std::move(warnings);
@@ -1034,7 +1024,11 @@ absl::StatusOr<WriteResult> Api::Patch(const ResourceInfo& r, const std::string&
   return UpdateLoop(
       r, ns, name, subresource, opts, caller,
       [&](const ObjectPtr& cur, bool*) -> absl::StatusOr<Json> {
-        Json base = subresource == "scale" ? ToScale(r, cur->obj) : cur->obj;
+        // The stored object is patched from a reference: copying it here would be a second
+        // deep copy per write (merge patches copy it into `patched` anyway).
+        Json scale_view;
+        if (subresource == "scale") scale_view = ToScale(r, cur->obj);
+        const Json& base = subresource == "scale" ? scale_view : cur->obj;
         Json patched;
         switch (type) {
           case kube::PatchType::kMerge:

@@ -1,5 +1,6 @@
 #include "local/apiserver/objects.h"
 
+#include <algorithm>
 #include <random>
 #include <regex>
 #include <set>
@@ -488,6 +489,29 @@ std::vector<kube::Cause> ValidateBuiltin(const ResourceInfo& r, const Json& obj)
     if (!obj.contains("involvedObject")) required("involvedObject");
   }
   return causes;
+}
+
+bool SameObjectExcept(const Json& a, const Json& b, std::initializer_list<std::string_view> skip,
+                      std::initializer_list<std::string_view> metadata_skip) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto skipped = [&](const std::string& key) {
+    return std::find(skip.begin(), skip.end(), key) != skip.end();
+  };
+  // Both walks go in key order (an object is a sorted map), as Json's own == does.
+  auto ia = a.begin(), ib = b.begin();
+  while (true) {
+    while (ia != a.end() && skipped(ia.key())) ++ia;
+    while (ib != b.end() && skipped(ib.key())) ++ib;
+    if (ia == a.end() || ib == b.end()) return ia == a.end() && ib == b.end();
+    if (ia.key() != ib.key()) return false;
+    if (metadata_skip.size() != 0 && ia.key() == "metadata") {
+      if (!SameObjectExcept(*ia, *ib, metadata_skip)) return false;
+    } else if (*ia != *ib) {
+      return false;
+    }
+    ++ia;
+    ++ib;
+  }
 }
 
 std::string RandomNameSuffix() {

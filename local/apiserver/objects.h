@@ -2,7 +2,9 @@
 // validation, built-in kinds' defaults and validation, the decode-type checks.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +37,14 @@ std::vector<std::string> UnknownMetadataFields(const Json& obj);
 void ApplyBuiltinDefaults(const ResourceInfo& r, Json& obj);
 // Built-in kinds: validation causes (required fields, ranges, selector/template match).
 std::vector<kube::Cause> ValidateBuiltin(const ResourceInfo& r, const Json& obj);
+
+// Whether `a` and `b` are equal once the top-level members named in `skip` are left out of both
+// and, when `metadata_skip` is not empty, the members named in it are left out of both
+// "metadata" objects. Non-objects compare with ==. Compares in place, without the copies that
+// erasing the members from a copy of each would cost (an API write compares the stored and the
+// new object three times: for no-op detection, generation and managedFields).
+bool SameObjectExcept(const Json& a, const Json& b, std::initializer_list<std::string_view> skip,
+                      std::initializer_list<std::string_view> metadata_skip = {});
 
 // "4 characters" of generateName suffix alphabet, as the real server.
 std::string RandomNameSuffix();

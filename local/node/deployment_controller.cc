@@ -74,13 +74,15 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
   const Json& md = d["metadata"];
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) return Duration(0);
   std::string uid = Str(md, "uid");
-  const Json spec = d.value("spec", Json::object());
+  static const Json kEmptyObject = Json::object();
+  const Json& spec = d.contains("spec") ? d["spec"] : kEmptyObject;
   auto selector = kube::LabelSelector::FromJson(spec.value("selector", Json()));
   if (!selector.ok()) {
     KFAAS_LOG(WARNING) << "deployment " << key << ": bad selector: " << selector.status().message();
     return Duration(0);  // the API server validates selectors; nothing sensible to do
   }
-  std::string hash = PodTemplateHash(spec.value("template", Json::object()));
+  auto tmpl = spec.find("template");
+  std::string hash = PodTemplateHash(tmpl != spec.end() ? *tmpl : kEmptyObject);
 
   auto list_pods = [&]() -> absl::StatusOr<std::vector<Json>> {
     kube::ListOptions lo;

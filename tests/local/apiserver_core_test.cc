@@ -1,7 +1,11 @@
 // The local API server's semantics through the in-process LocalClient (no ports).
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <random>
+
 #include "common/kube/errors.h"
+#include "local/apiserver/objects.h"
 #include "local/apiserver/schema.h"
 #include "tests/local/apiserver_testutil.h"
 
@@ -460,6 +464,98 @@ TEST_F(CoreTest, FaultHooks) {
   auto e = c->Delete(res::kConfigMaps, "default", "a");
   EXPECT_EQ(kube::HttpCode(e.status()), 500);
   EXPECT_EQ(ts.server->faults().injected_failures.load(), 3u);
+}
+
+// SameObjectExcept against what it replaced: erasing the skipped members from copies of both
+// objects and comparing the copies, over random pairs that share most of their members.
+TEST(SameObjectExcept, AgreesWithComparingErasedCopies) {
+  std::mt19937 rng(7);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const std::vector<std::string> keys = {"metadata", "spec", "status", "data", "kind", "x"};
+  const std::vector<std::string> meta_keys = {"name", "resourceVersion", "managedFields",
+                                              "labels", "generation"};
+  std::function<Json(int)> value = [&](int depth) -> Json {
+    switch (depth > 2 ? pick(4) : pick(7)) {
+      case 0: return pick(3);
+      case 1: return pick(2) == 0 ? Json(1.0) : Json("s" + std::to_string(pick(3)));
+      case 2: return nullptr;
+      case 3: return pick(2) == 0;
+      case 4: {
+        Json a = Json::array();
+        for (int i = pick(3); i > 0; --i) a.push_back(value(depth + 1));
+        return a;
+      }
+      default: {
+        Json o = Json::object();
+        for (int i = pick(4); i > 0; --i) o[keys[pick(keys.size())]] = value(depth + 1);
+        return o;
+      }
+    }
+  };
+  auto object = [&]() {
+    Json o = Json::object();
+    for (const auto& k : keys) {
+      if (pick(3) == 0) continue;
+      if (k == "metadata" && pick(5) != 0) {
+        Json m = Json::object();
+        for (const auto& mk : meta_keys) {
+          if (pick(2) == 0) m[mk] = value(1);
+        }
+        o[k] = m;
+      } else {
+        o[k] = value(1);
+      }
+    }
+    return o;
+  };
+  auto mutate = [&](Json o) {
+    if (!o.is_object()) return pick(2) == 0 ? o : value(0);
+    for (int i = pick(3); i > 0; --i) {
+      const std::string& k = keys[pick(keys.size())];
+      if (k == "metadata" && o.contains(k) && o[k].is_object() && pick(2) == 0) {
+        const std::string& mk = meta_keys[pick(meta_keys.size())];
+        if (pick(3) == 0) {
+          o[k].erase(mk);
+        } else {
+          o[k][mk] = value(1);
+        }
+      } else if (pick(3) == 0) {
+        o.erase(k);
+      } else {
+        o[k] = value(1);
+      }
+    }
+    return o;
+  };
+  auto erased = [](Json o, std::initializer_list<std::string_view> skip,
+                   std::initializer_list<std::string_view> meta_skip) {
+    if (!o.is_object()) return o;
+    for (auto k : skip) o.erase(std::string(k));
+    if (o.contains("metadata") && o["metadata"].is_object()) {
+      for (auto k : meta_skip) o["metadata"].erase(std::string(k));
+    }
+    return o;
+  };
+  int same = 0, differ = 0;
+  for (int i = 0; i < 20000; ++i) {
+    Json a = pick(50) == 0 ? value(0) : object();
+    Json b = pick(4) == 0 ? a : mutate(a);
+    EXPECT_EQ(local::SameObjectExcept(a, b, {}, {"resourceVersion", "managedFields"}),
+              erased(a, {}, {"resourceVersion", "managedFields"}) ==
+                  erased(b, {}, {"resourceVersion", "managedFields"}))
+        << a.dump() << " vs " << b.dump();
+    bool gen = local::SameObjectExcept(a, b, {"metadata", "status"});
+    EXPECT_EQ(gen, erased(a, {"metadata", "status"}, {}) == erased(b, {"metadata", "status"}, {}))
+        << a.dump() << " vs " << b.dump();
+    EXPECT_EQ(local::SameObjectExcept(a, b, {"metadata"}),
+              erased(a, {"metadata"}, {}) == erased(b, {"metadata"}, {}))
+        << a.dump() << " vs " << b.dump();
+    (gen ? same : differ)++;
+    if (HasFailure()) break;
+  }
+  // Both outcomes are exercised.
+  EXPECT_GT(same, 2000);
+  EXPECT_GT(differ, 2000);
 }
 
 }  // namespace
