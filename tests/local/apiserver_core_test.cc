@@ -472,14 +472,18 @@ TEST(SameObjectExcept, AgreesWithComparingErasedCopies) {
   std::mt19937 rng(7);
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   const std::vector<std::string> keys = {"metadata", "spec", "status", "data", "kind", "x"};
-  const std::vector<std::string> meta_keys = {"name", "resourceVersion", "managedFields",
-                                              "labels", "generation"};
+  const std::vector<std::string> meta_keys = {"name", "resourceVersion", "managedFields", "labels",
+                                              "generation"};
   std::function<Json(int)> value = [&](int depth) -> Json {
     switch (depth > 2 ? pick(4) : pick(7)) {
-      case 0: return pick(3);
-      case 1: return pick(2) == 0 ? Json(1.0) : Json("s" + std::to_string(pick(3)));
-      case 2: return nullptr;
-      case 3: return pick(2) == 0;
+      case 0:
+        return pick(3);
+      case 1:
+        return pick(2) == 0 ? Json(1.0) : Json("s" + std::to_string(pick(3)));
+      case 2:
+        return nullptr;
+      case 3:
+        return pick(2) == 0;
       case 4: {
         Json a = Json::array();
         for (int i = pick(3); i > 0; --i) a.push_back(value(depth + 1));
