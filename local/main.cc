@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> bin_dirs;
   std::string pod_ports = "20000-32000";
   int64_t backoff_ms = 10000, backoff_max_ms = 300000;
+  int64_t ready_delay_ms = 10;
   po::options_description desc(
       "kfaas-local: an in-memory Kubernetes API server (and node) for running kfaas on one "
       "machine.\nNot a Kubernetes replacement: a single-process stand-in for development and "
@@ -92,7 +93,11 @@ int main(int argc, char** argv) {
       "restart-backoff-ms", po::value(&backoff_ms)->default_value(backoff_ms),
       "first back-off before restarting a crashed container again (doubles up to the max)")(
       "restart-backoff-max-ms", po::value(&backoff_max_ms)->default_value(backoff_max_ms),
-      "maximum restart back-off (CrashLoopBackOff)");
+      "maximum restart back-off (CrashLoopBackOff)")(
+      "ready-publish-delay-ms", po::value(&ready_delay_ms)->default_value(ready_delay_ms),
+      "publish a started pod whose port is known ready this long after its first successful "
+      "probe (the activator probes it itself), so the status write and the watch events it "
+      "causes follow the function's first request");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -166,6 +171,7 @@ int main(int argc, char** argv) {
     no.agent.last_port = static_cast<uint16_t>(last);
     no.agent.backoff_initial = std::chrono::milliseconds(backoff_ms);
     no.agent.backoff_max = std::chrono::milliseconds(backoff_max_ms);
+    no.agent.known_port_ready_delay = std::chrono::milliseconds(ready_delay_ms);
     node = std::make_unique<kfaas::node::Node>(
         [&server](const std::string& ua) { return server.LocalClient(ua); }, no);
     if (auto st = node->Start(); !st.ok()) {

@@ -390,13 +390,7 @@ class NodeAgent::Impl {
       publish_delay = std::max(publish_delay, opts_.known_port_publish_delay);
     }
     if (publish_delay.count() > 0) {
-      std::string uid = p.uid;
-      uint64_t run = p.run;
-      p.publish_timer.expires_after(publish_delay);
-      p.publish_timer.async_wait([this, uid, run](boost::system::error_code ec) {
-        if (ec) return;
-        if (Pod* q = Find(uid); q && q->run == run) Publish(*q);
-      });
+      PublishAfter(p, publish_delay);
     } else {
       Publish(p);
     }
@@ -448,7 +442,13 @@ class NodeAgent::Impl {
       if (!p.schedule->ready()) {
         KFAAS_LOG(INFO) << "pod " << p.ns << "/" << p.name << " not ready: " << detail;
       }
-      Publish(p);
+      if (p.schedule->ready() && !p.timing_reported && p.port != 0 && p.port == p.published_port &&
+          opts_.known_port_ready_delay.count() > 0) {
+        // See NodeAgentOptions::known_port_ready_delay.
+        PublishAfter(p, opts_.known_port_ready_delay);
+      } else {
+        Publish(p);
+      }
       if (p.schedule->ready() && !p.timing_reported) {
         p.timing_reported = true;
         PodTiming t{.ns = p.ns,
@@ -601,6 +601,17 @@ class NodeAgent::Impl {
     if (!p.object_deleted) writer_.Finalize(p.uid, p.ns, p.name);
     std::string uid = p.uid;
     pods_.erase(uid);  // p is gone
+  }
+
+  // Publishes the pod's state as it is `delay` from now (unless something publishes it first).
+  void PublishAfter(Pod& p, Duration delay) {
+    std::string uid = p.uid;
+    uint64_t run = p.run;
+    p.publish_timer.expires_after(delay);
+    p.publish_timer.async_wait([this, uid, run](boost::system::error_code ec) {
+      if (ec) return;
+      if (Pod* q = Find(uid); q && q->run == run) Publish(*q);
+    });
   }
 
   void Publish(Pod& p) {

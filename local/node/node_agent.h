@@ -78,6 +78,12 @@ struct NodeAgentOptions {
   // that is ready within this delay is published once, ready, and the API writes and watch
   // events of a "Running, not ready" status do not compete for the CPU with its start-up.
   Duration known_port_publish_delay = std::chrono::milliseconds(25);
+  // A pod whose port is known is published ready this long after its first successful probe
+  // (0: at once). Whoever waits for it (the activator) probes it directly and sends it its first
+  // request at that moment; the status write, its watch events and the EndpointSlice update
+  // that a readiness change sets off then follow that request instead of competing with it for
+  // the CPU. A kubelet publishes readiness only at its probe period (10 s by default).
+  Duration known_port_ready_delay{0};
   bool keep_logs = false;  // keep a pod's log file after the pod is removed
   Duration shutdown_grace = std::chrono::seconds(3);  // Stop(): SIGTERM, then SIGKILL
   // Environment variables inherited from kfaas-local (when set) before the container's env.

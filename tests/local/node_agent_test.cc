@@ -7,6 +7,8 @@
 #include "local/node/process.h"
 
 #include <gtest/gtest.h>
+#include <mutex>
+#include <optional>
 
 #include <thread>
 
@@ -324,6 +326,44 @@ TEST_F(NodeAgentTest, ReservedPortPodNotReadyIsPublishedRunningAfterTheDelay) {
   })) << Get("slow").dump(2);
   EXPECT_FALSE(Ready("slow"));
   PidOf("slow");
+}
+
+// With known_port_ready_delay, a known-port pod's first readiness is published that long after
+// its first successful probe (in one status write), not at once.
+TEST_F(NodeAgentTest, ReservedPortPodReadinessIsPublishedAfterTheReadyDelay) {
+  opts_.known_port_publish_delay = 10s;
+  opts_.known_port_ready_delay = 400ms;
+  std::mutex mu;
+  std::optional<SteadyTime> probed_ok;
+  opts_.on_ready = [&](const PodTiming& t) {
+    std::lock_guard<std::mutex> l(mu);
+    probed_ok = t.ready;
+  };
+  StartAgent();
+  auto port = agent_->ReservePort();
+  ASSERT_TRUE(port.ok());
+  Json pod = Pod("held", {{"command", {HelloFunction()}},
+                          {"readinessProbe", {{"httpGet", {{"path", "/healthz"}}}}}});
+  pod["metadata"]["annotations"] = {{kPortAnnotation, std::to_string(*port)}};
+  client_->Seed(kPods, pod);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return probed_ok.has_value();
+      },
+      5s));
+  EXPECT_FALSE(Ready("held")) << "published before the ready delay";
+  ASSERT_TRUE(WaitFor([&] { return Ready("held"); }, 5s)) << Get("held").dump(2);
+  SteadyTime seen = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_GE(seen - *probed_ok, 400ms);
+  }
+  int status_writes = 0;
+  for (const auto& a : client_->Writes()) {
+    if (a.resource == "pods" && a.name == "held") ++status_writes;
+  }
+  EXPECT_EQ(status_writes, 1) << "expected a single status write (Running and ready)";
 }
 
 TEST_F(NodeAgentTest, MissingCommandIsAStartErrorWithBackoff) {
