@@ -84,7 +84,7 @@ void FunctionState::ClearSpec() {
     queued_.store(0);
     waiters_.clear();
     activating_ = false;
-    cold_.reset();
+    DropColdStartLocked(a);
   }
   Run(a);
 }
@@ -273,9 +273,16 @@ void FunctionState::RebuildUsableLocked(Actions& a) {
     }
     if (activating_) {
       activating_ = false;
-      a.logs.push_back(
+      std::string line =
           "function " + ns_ + "/" + name_ + " activated: " + std::to_string(usable_.size()) +
-          " instance(s) ready after " + std::to_string(Millis(now - activation_started_)) + " ms");
+          " instance(s) ready after " + std::to_string(Millis(now - activation_started_)) + " ms";
+      // During a cold start, the line waits for its first byte, as the cold start's own does:
+      // a write to the log pipe (and whoever reads it) would compete with forwarding it.
+      if (cold_) {
+        cold_->activated_log = std::move(line);
+      } else {
+        a.logs.push_back(std::move(line));
+      }
     }
   }
   DispatchLocked(a);
@@ -513,11 +520,17 @@ void FunctionState::FinishColdStartLocked(SteadyTime now, Actions& a) {
   auto ms = [](const std::optional<Duration>& d) {
     return d ? std::to_string(Millis(*d)) + " ms" : std::string("-");
   };
+  if (!c.activated_log.empty()) a.logs.push_back(c.activated_log);
   a.logs.push_back("cold start of " + ns_ + "/" + name_ + ": " + std::to_string(Millis(r.total)) +
                    " ms (scale acknowledged " + ms(r.scale_acknowledged) + ", instance appeared " +
                    ms(r.instance_appeared) + ", ready " + ms(r.instance_ready) +
                    ", first byte forwarded " + std::to_string(Millis(r.total)) + " ms)");
   a.report = std::move(r);
+  cold_.reset();
+}
+
+void FunctionState::DropColdStartLocked(Actions& a) {
+  if (cold_ && !cold_->activated_log.empty()) a.logs.push_back(std::move(cold_->activated_log));
   cold_.reset();
 }
 
@@ -532,7 +545,7 @@ void FunctionState::Tick(SteadyTime now) {
                          << Millis(now - activation_started_) << " ms after scaling up ("
                          << instances_.size() << " instance(s) known, none ready)";
       activating_ = false;
-      cold_.reset();
+      DropColdStartLocked(a);
     }
     if (activating_ && last_write_failed_ && !write_in_flight_) {
       last_write_failed_ = false;
@@ -543,7 +556,7 @@ void FunctionState::Tick(SteadyTime now) {
     }
     if (cold_ && !activating_ && waiters_.empty() && cold_->ready &&
         now - *cold_->ready > deps_->options.cold_start_timeout) {
-      cold_.reset();  // nobody was left to forward
+      DropColdStartLocked(a);  // nobody was left to forward
     }
     DispatchLocked(a);  // slots freed by other functions under the cluster-wide limit
     IdleInput in;

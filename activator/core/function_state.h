@@ -231,7 +231,11 @@ class FunctionState : public std::enable_shared_from_this<FunctionState> {
     SteadyTime start;
     WallTime wall_start;
     std::optional<SteadyTime> scale_ack, appeared, ready;
+    // The "activated" log line, written with the cold start's own (after the first byte).
+    std::string activated_log;
   };
+  // Ends the cold start's record without a first byte (its pending log line is still written).
+  void DropColdStartLocked(Actions& a);
   std::optional<ColdStart> cold_;
 };
 

@@ -1,6 +1,8 @@
 #include "activator/core/function_state.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/activator/fakes.h"
 
@@ -242,6 +244,79 @@ TEST_F(FunctionStateTest, PodAddressIsProbedBeforeItsSliceAndSlicesWin) {
   fs_->RemoveSlice("s-pod-1");
   EXPECT_EQ(fs_->Stats().instances, 0);
   EXPECT_FALSE(fs_->HasEndpointSources());
+}
+
+// What this process writes to stderr (where log lines go) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    char path[] = "/tmp/kfaas-stderr-XXXXXX";
+    fd_ = mkstemp(path);
+    unlink(path);
+    saved_ = dup(STDERR_FILENO);
+    dup2(fd_, STDERR_FILENO);
+  }
+  ~StderrCapture() {
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    close(fd_);
+  }
+  std::string Text() const {
+    std::string out;
+    char buf[4096];
+    for (off_t off = 0;;) {
+      ssize_t n = pread(fd_, buf, sizeof buf, off);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      off += n;
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1, saved_ = -1;
+};
+
+// The "activated" line of a cold start is written with the cold start's own line, after the
+// first byte was forwarded (a log write wakes the log's reader, which would compete with
+// forwarding it), and is not lost when the cold start ends without one.
+TEST_F(FunctionStateTest, ActivatedLineWaitsForTheColdStartsFirstByte) {
+  SetSpec();
+  {
+    StderrCapture err;
+    auto w = NewWaiter();
+    ASSERT_EQ(fs_->Enqueue(w), AdmitResult::kQueued);
+    fs_->SetPodEndpoint("pod-1", EndpointInfo{"127.0.0.1", 20001, true, false});
+    ASSERT_EQ(prober_.probes.size(), 1u);
+    clock_.Advance(3ms);
+    fs_->OnProbeResult(prober_.probes[0].second, true);
+    EXPECT_EQ(wakes_.load(), 1);
+    EXPECT_EQ(err.Text().find("activated"), std::string::npos) << err.Text();
+    Lease l;
+    ASSERT_EQ(fs_->FinishWait(w, clock_.Now(), &l), WaitResult::kGranted);
+    fs_->OnFirstByteForwarded(clock_.Now());
+    std::string text = err.Text();
+    size_t activated = text.find("default/hello activated: 1 instance(s) ready after 3 ms");
+    ASSERT_NE(activated, std::string::npos) << text;
+    EXPECT_LT(activated, text.find("cold start of default/hello")) << text;
+    fs_->Release(l, true);
+  }
+  // A cold start whose instance became ready but whose waiter went away: the spec is removed
+  // before any first byte, and the line is written then.
+  fs_->SetPodEndpoint("pod-1", std::nullopt);
+  clock_.Advance(1s);
+  StderrCapture err;
+  auto w = NewWaiter();
+  ASSERT_EQ(fs_->Enqueue(w), AdmitResult::kQueued);
+  fs_->SetPodEndpoint("pod-2", EndpointInfo{"127.0.0.1", 20002, true, false});
+  ASSERT_EQ(prober_.probes.size(), 2u);
+  fs_->OnProbeResult(prober_.probes[1].second, true);
+  EXPECT_EQ(err.Text().find("activated"), std::string::npos) << err.Text();
+  Lease l;
+  ASSERT_EQ(fs_->FinishWait(w, clock_.Now(), &l), WaitResult::kGranted);
+  fs_->Release(l, false);
+  fs_->ClearSpec();
+  EXPECT_NE(err.Text().find("default/hello activated"), std::string::npos) << err.Text();
 }
 
 TEST_F(FunctionStateTest, ReplicasAlreadyStartingNeedNoWrite) {
