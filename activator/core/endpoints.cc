@@ -1,5 +1,7 @@
 #include "activator/core/endpoints.h"
 
+#include "common/base/json_fields.h"
+
 #include <cstdlib>
 
 namespace kfaas::activator {
@@ -9,7 +11,7 @@ using Json = nlohmann::json;
 SliceInfo ParseEndpointSlice(const Json& slice) {
   SliceInfo s;
   if (!slice.is_object()) return s;
-  const Json md = slice.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(slice, "metadata");
   if (md.is_object()) {
     if (md.contains("namespace") && md["namespace"].is_string()) s.ns = md["namespace"];
     if (md.contains("name") && md["name"].is_string()) s.name = md["name"];

@@ -1,5 +1,7 @@
 #include "activator/core/function_spec.h"
 
+#include "common/base/json_fields.h"
+
 #include <algorithm>
 
 namespace kfaas::activator {
@@ -26,7 +28,7 @@ std::string Lower(std::string s) {
 absl::StatusOr<FunctionSpec> ParseFunctionSpec(const Json& fn) {
   FunctionSpec s;
   if (!fn.is_object()) return absl::InvalidArgumentError("function: not a JSON object");
-  const Json& md = fn.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(fn, "metadata");
   if (!md.is_object() || !md.contains("name") || !md["name"].is_string() ||
       !md.contains("namespace") || !md["namespace"].is_string()) {
     return absl::InvalidArgumentError("function: metadata.name and metadata.namespace required");
@@ -36,7 +38,7 @@ absl::StatusOr<FunctionSpec> ParseFunctionSpec(const Json& fn) {
   if (auto it = md.find("creationTimestamp"); it != md.end() && it->is_string()) {
     s.created = it->get<std::string>();
   }
-  Json spec = fn.value("spec", Json::object());
+  Json spec = json::FieldOrEmptyObject(fn, "spec");
   if (!spec.is_object()) spec = Json::object();
   s.port = IntField(spec, "port", 8080, 1, 65535);
   s.timeout_seconds = IntField(spec, "timeoutSeconds", 300, 1, 900);

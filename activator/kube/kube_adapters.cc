@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "activator/core/endpoints.h"
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/base/time_format.h"
 
@@ -68,7 +69,7 @@ std::optional<int> KubeScaler::CurrentReplicas(const std::string& ns, const std:
   if (!deployments_ || !deployments_->HasSynced()) return std::nullopt;
   kube::ObjectPtr d = deployments_->Get(ns, name);
   if (!d) return std::nullopt;
-  const Json& spec = d->value("spec", Json::object());
+  const Json& spec = json::FieldOrEmptyObject(*d, "spec");
   if (!spec.is_object()) return std::nullopt;
   auto it = spec.find("replicas");
   if (it == spec.end()) return 1;  // the API's default
@@ -123,7 +124,7 @@ void KubeUpdateSource::Start(UpdateSink* sink) {
       {[sink](const kube::ObjectPtr& o) { sink->OnFunction(*o); },
        [sink](const kube::ObjectPtr&, const kube::ObjectPtr& o) { sink->OnFunction(*o); },
        [sink](const kube::ObjectPtr& o) {
-         const Json& md = o->value("metadata", Json::object());
+         const Json& md = json::FieldOrEmptyObject(*o, "metadata");
          sink->OnFunctionDeleted(md.value("namespace", ""), md.value("name", ""));
        }});
   slices_->AddEventHandlers(

@@ -17,6 +17,16 @@ inline const nlohmann::json& Field(const nlohmann::json& j, const char* key) {
   return it == j.end() ? kNull : *it;
 }
 
+// j[key] when j is an object that has it, else an empty object. A reference: the common
+// j.value(key, json::object()) returns a deep copy (of all of "metadata", managedFields
+// included, on every call).
+inline const nlohmann::json& FieldOrEmptyObject(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it == j.end() ? kEmpty : *it;
+}
+
 // j[key] when it is a string, else "".
 inline std::string Str(const nlohmann::json& j, const char* key) {
   const nlohmann::json& v = Field(j, key);

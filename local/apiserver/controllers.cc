@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/base/json_fields.h"
 #include "common/base/log.h"
 #include "common/kube/errors.h"
 
@@ -116,7 +117,7 @@ void Controllers::OnEvent(const EventPtr& e) {
     }
     if (e->storage_key == "/namespaces") terminating_namespaces_.erase(name);
     if (e->storage_key == "apiextensions.k8s.io/customresourcedefinitions") {
-      const Json& spec = o.value("spec", Json::object());
+      const Json& spec = json::FieldOrEmptyObject(o, "spec");
       deleting_crd_keys_.erase(spec.value("group", "") + "/" +
                                spec.value("names", Json::object()).value("plural", ""));
     }
@@ -136,7 +137,7 @@ void Controllers::OnEvent(const EventPtr& e) {
       EnqueueLocked({Kind::kNamespace, key, ""});
     }
     if (e->storage_key == "apiextensions.k8s.io/customresourcedefinitions") {
-      const Json& spec = o.value("spec", Json::object());
+      const Json& spec = json::FieldOrEmptyObject(o, "spec");
       deleting_crd_keys_.insert(spec.value("group", "") + "/" +
                                 spec.value("names", Json::object()).value("plural", ""));
       EnqueueLocked({Kind::kCrd, key, ""});

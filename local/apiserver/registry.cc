@@ -4,6 +4,7 @@
 #include <regex>
 #include <set>
 
+#include "common/base/json_fields.h"
 #include "local/apiserver/schema.h"
 
 namespace kfaas::local {
@@ -283,7 +284,7 @@ std::vector<kube::Cause> ValidateCrd(const Json& crd) {
   } else if (!std::regex_match(kind, kKind)) {
     invalid("spec.names.kind", kind, "may have mixed case, but should otherwise match: [a-z]");
   }
-  std::string name = crd.value("metadata", Json::object()).value("name", "");
+  std::string name = json::FieldOrEmptyObject(crd, "metadata").value("name", "");
   if (!plural.empty() && !group.empty() && name != plural + "." + group) {
     invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group");
   }

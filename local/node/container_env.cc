@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "common/base/json_fields.h"
 
 namespace kfaas::node {
 namespace {
@@ -41,16 +42,16 @@ std::string Base64Decode(const std::string& in) {
 
 // "metadata.labels['app']" -> the label value.
 absl::StatusOr<std::string> FieldRef(const Json& pod, const std::string& path) {
-  const Json& md = pod.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(pod, "metadata");
   auto str = [](const Json& j, const char* k) {
     return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
   };
   if (path == "metadata.name") return str(md, "name");
   if (path == "metadata.namespace") return str(md, "namespace");
   if (path == "metadata.uid") return str(md, "uid");
-  if (path == "spec.nodeName") return str(pod.value("spec", Json::object()), "nodeName");
+  if (path == "spec.nodeName") return str(json::FieldOrEmptyObject(pod, "spec"), "nodeName");
   if (path == "spec.serviceAccountName") {
-    return str(pod.value("spec", Json::object()), "serviceAccountName");
+    return str(json::FieldOrEmptyObject(pod, "spec"), "serviceAccountName");
   }
   if (path == "status.podIP" || path == "status.hostIP" || path == "status.podIPs" ||
       path == "status.hostIPs") {
@@ -99,8 +100,8 @@ absl::StatusOr<std::string> KeyRef(const Json& ref, const char* resource,
     return std::string();
   }
   return absl::NotFoundError("couldn't find key " + key + " in " + kind + " " +
-                             obj->value("metadata", Json::object()).value("namespace", "") + "/" +
-                             name);
+                             json::FieldOrEmptyObject(*obj, "metadata").value("namespace", "") +
+                             "/" + name);
 }
 
 }  // namespace
@@ -136,7 +137,7 @@ std::string ExpandVars(const std::string& s, const std::map<std::string, std::st
 absl::StatusOr<EnvList> BuildContainerEnv(const Json& pod, const Json& container, uint16_t port,
                                           const EnvList& base, const ObjectLookup& lookup) {
   EnvList env = base;
-  Set(&env, "HOSTNAME", pod.value("metadata", Json::object()).value("name", ""));
+  Set(&env, "HOSTNAME", json::FieldOrEmptyObject(pod, "metadata").value("name", ""));
   if (container.contains("envFrom") && container["envFrom"].is_array()) {
     for (const auto& src : container["envFrom"]) {
       std::string prefix = src.value("prefix", "");

@@ -15,7 +15,7 @@ using kube::resources::kPods;
 using json::Str;
 
 bool ControlledBy(const Json& pod, const std::string& uid) {
-  const Json& md = pod.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(pod, "metadata");
   if (!md.contains("ownerReferences") || !md["ownerReferences"].is_array()) return false;
   for (const auto& ref : md["ownerReferences"]) {
     if (ref.value("controller", false) && Str(ref, "uid") == uid) return true;
@@ -41,14 +41,14 @@ void DeploymentController::Start() { loop_.Start(); }
 void DeploymentController::Stop() { loop_.Stop(); }
 
 void DeploymentController::OnDeployment(const Json& d) {
-  const Json& md = d.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(d, "metadata");
   std::string key = NamespacedKey(Str(md, "namespace"), Str(md, "name"));
   if (own_status_.IsOwn(key, d)) return;  // our own status write
   loop_.Enqueue(key);
 }
 
 void DeploymentController::OnPod(const Json& pod) {
-  const Json& md = pod.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(pod, "metadata");
   if (!md.contains("ownerReferences") || !md["ownerReferences"].is_array()) return;
   for (const auto& ref : md["ownerReferences"]) {
     if (ref.value("controller", false) && Str(ref, "kind") == "Deployment" &&
@@ -161,7 +161,7 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
     for (const auto& p : *pods) summaries.push_back(SummarizePod(p));
   }
 
-  const Json old_status = d.value("status", Json::object());
+  const Json old_status = json::FieldOrEmptyObject(d, "status");
   Json status = DeploymentStatus(d, summaries, hash, old_status, now);
   if (!SameDeploymentStatus(status, old_status)) {
     auto r = client_->Patch(kDeployments, ns, name, kube::PatchType::kMerge, {{"status", status}},

@@ -15,9 +15,7 @@ using kube::resources::kServices;
 
 using json::Str;
 
-Json Meta(const Json& obj) {
-  return obj.is_object() ? obj.value("metadata", Json::object()) : Json::object();
-}
+const Json& Meta(const Json& obj) { return json::FieldOrEmptyObject(obj, "metadata"); }
 
 std::string OurSlices(const std::string& service) {
   return std::string(kServiceNameLabel) + "=" + service + "," + kManagedByLabel + "=" +
@@ -42,7 +40,7 @@ void EndpointsController::Start() { loop_.Start(); }
 void EndpointsController::Stop() { loop_.Stop(); }
 
 void EndpointsController::OnService(const Json& svc) {
-  Json md = Meta(svc);
+  const Json& md = Meta(svc);
   std::string ns = Str(md, "namespace"), name = Str(md, "name");
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -57,7 +55,7 @@ void EndpointsController::OnService(const Json& svc) {
 }
 
 void EndpointsController::OnServiceDeleted(const Json& svc) {
-  Json md = Meta(svc);
+  const Json& md = Meta(svc);
   std::string ns = Str(md, "namespace"), name = Str(md, "name");
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -75,7 +73,7 @@ void EndpointsController::EnqueueMatching(const std::string& ns, const Json& lab
 }
 
 void EndpointsController::OnPod(const Json& pod) {
-  Json md = Meta(pod);
+  const Json& md = Meta(pod);
   std::string ns = Str(md, "namespace");
   std::string key = NamespacedKey(ns, Str(md, "name"));
   PodState next{md.value("labels", Json::object()), PodEndpointFor(pod)};
@@ -91,7 +89,7 @@ void EndpointsController::OnPod(const Json& pod) {
 }
 
 void EndpointsController::OnPodDeleted(const Json& pod) {
-  Json md = Meta(pod);
+  const Json& md = Meta(pod);
   std::string ns = Str(md, "namespace");
   std::string key = NamespacedKey(ns, Str(md, "name"));
   std::lock_guard<std::mutex> l(mu_);
@@ -104,7 +102,7 @@ void EndpointsController::OnPodDeleted(const Json& pod) {
 }
 
 void EndpointsController::OnEndpointSlice(const Json& slice) {
-  Json md = Meta(slice);
+  const Json& md = Meta(slice);
   Json labels = md.value("labels", Json::object());
   if (Str(labels, kManagedByLabel) != kManagedByValue) return;
   std::string svc = Str(labels, kServiceNameLabel);
@@ -112,7 +110,7 @@ void EndpointsController::OnEndpointSlice(const Json& slice) {
 }
 
 void EndpointsController::OnEndpoints(const Json& endpoints) {
-  Json md = Meta(endpoints);
+  const Json& md = Meta(endpoints);
   std::string key = NamespacedKey(Str(md, "namespace"), Str(md, "name"));
   if (own_endpoints_.IsOwn(key, endpoints)) return;  // our own write
   loop_.Enqueue(key);
@@ -146,7 +144,7 @@ absl::StatusOr<Duration> EndpointsController::Reconcile(const std::string& key) 
     return Duration(0);
   }
   std::string selector = ServiceSelector(*svc);
-  if (selector.empty() || Str(svc->value("spec", Json::object()), "type") == "ExternalName") {
+  if (selector.empty() || Str(json::FieldOrEmptyObject(*svc, "spec"), "type") == "ExternalName") {
     // Endpoints of a Service without a selector are the user's to write.
     if (auto s = Cleanup(ns, name); !s.ok()) return s;
     return Duration(0);

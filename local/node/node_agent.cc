@@ -33,13 +33,13 @@ namespace {
 using json::Str;
 
 Duration GracePeriod(const Json& pod) {
-  const Json& md = pod.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(pod, "metadata");
   if (md.contains("deletionGracePeriodSeconds") &&
       md["deletionGracePeriodSeconds"].is_number_integer()) {
     return std::chrono::seconds(
         std::max<int64_t>(0, md["deletionGracePeriodSeconds"].get<int64_t>()));
   }
-  const Json& spec = pod.value("spec", Json::object());
+  const Json& spec = json::FieldOrEmptyObject(pod, "spec");
   if (spec.contains("terminationGracePeriodSeconds") &&
       spec["terminationGracePeriodSeconds"].is_number_integer()) {
     return std::chrono::seconds(
@@ -49,7 +49,7 @@ Duration GracePeriod(const Json& pod) {
 }
 
 bool Deleting(const Json& pod) {
-  const Json& md = pod.value("metadata", Json::object());
+  const Json& md = json::FieldOrEmptyObject(pod, "metadata");
   return md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null();
 }
 
@@ -125,7 +125,7 @@ class NodeAgent::Impl {
   }
   // The pod's annotated port when it was reserved for it (ReservePort), else 0.
   uint16_t TakeReserved(const Json& obj) {
-    const Json& md = obj.value("metadata", Json::object());
+    const Json& md = json::FieldOrEmptyObject(obj, "metadata");
     if (!md.contains("annotations") || !md["annotations"].is_object()) return 0;
     std::string s = Str(md["annotations"], kPortAnnotation);
     int port = s.empty() ? 0 : std::atoi(s.c_str());
@@ -136,12 +136,12 @@ class NodeAgent::Impl {
 
   void Upsert(std::shared_ptr<const Json> obj) {
     if (stopping_) return;
-    const Json& md = obj->value("metadata", Json::object());
+    const Json& md = json::FieldOrEmptyObject(*obj, "metadata");
     std::string uid = Str(md, "uid");
     if (uid.empty()) return;
     auto it = pods_.find(uid);
     if (it == pods_.end()) {
-      std::string phase = Str(obj->value("status", Json::object()), "phase");
+      std::string phase = Str(json::FieldOrEmptyObject(*obj, "status"), "phase");
       uint16_t reserved = TakeReserved(*obj);
       if (Deleting(*obj)) {
         // Never ran here (or already gone): nothing to stop, remove it.
@@ -175,7 +175,7 @@ class NodeAgent::Impl {
 
   void Delete(std::shared_ptr<const Json> obj) {
     if (stopping_) return;
-    std::string uid = Str(obj->value("metadata", Json::object()), "uid");
+    std::string uid = Str(json::FieldOrEmptyObject(*obj, "metadata"), "uid");
     auto it = pods_.find(uid);
     if (it == pods_.end()) return;
     Pod& p = *it->second;
@@ -249,7 +249,7 @@ class NodeAgent::Impl {
     p.view.scheduled_at = now;
     p.view.initialized_at = now;
     p.view.ready_changed_at = now;
-    const Json& spec = p.obj->value("spec", Json::object());
+    const Json& spec = json::FieldOrEmptyObject(*p.obj, "spec");
     p.view.qos_class = QosClass(spec);
     if (spec.contains("containers") && spec["containers"].is_array()) {
       bool first = true;
@@ -521,7 +521,7 @@ class NodeAgent::Impl {
   // A run ended (exit or failed start): restart per policy, or finish the pod.
   void AfterRun(Pod& p, const TerminatedState& t) {
     SetReady(p, false);
-    std::string policy = Str(p.obj->value("spec", Json::object()), "restartPolicy");
+    std::string policy = Str(json::FieldOrEmptyObject(*p.obj, "spec"), "restartPolicy");
     bool restart =
         policy.empty() || policy == "Always" || (policy == "OnFailure" && t.exit_code != 0);
     ContainerView* c = Main(p);
@@ -625,7 +625,7 @@ class NodeAgent::Impl {
     }
     if (status == p.last_status && annotations.is_null()) return;
     p.last_status = status;
-    const Json& md = p.obj->value("metadata", Json::object());
+    const Json& md = json::FieldOrEmptyObject(*p.obj, "metadata");
     bool had = md.contains("annotations") && md["annotations"].is_object();
     writer_.Write(p.uid, p.ns, p.name, annotations, had, status);
   }
