@@ -75,12 +75,33 @@ int ScaledValue(const Json& value, int total, bool round_up, int default_percent
   return std::max(0, static_cast<int>(round_up ? std::ceil(v) : std::floor(v)));
 }
 
-std::string PodTemplateHash(const Json& pod_template) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : pod_template.dump()) {
-    h ^= c;
-    h *= 16777619u;
+namespace {
+
+// FNV-1a over the characters nlohmann's serializer writes, as they are written: the hash of
+// dump() without building its string (a character at a time, for every reconcile).
+class Fnv1aOutput : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char c) override {
+    h_ ^= static_cast<unsigned char>(c);
+    h_ *= 16777619u;
   }
+  void write_characters(const char* s, std::size_t length) override {
+    for (std::size_t i = 0; i < length; ++i) write_character(s[i]);
+  }
+  uint32_t hash() const { return h_; }
+
+ private:
+  uint32_t h_ = 2166136261u;
+};
+
+}  // namespace
+
+std::string PodTemplateHash(const Json& pod_template) {
+  auto fnv = std::make_shared<Fnv1aOutput>();
+  nlohmann::detail::serializer<Json> serializer(fnv, ' ');
+  serializer.dump(pod_template, /*pretty_print=*/false, /*ensure_ascii=*/false,
+                  /*indent_step=*/0);
+  uint32_t h = fnv->hash();
   std::string digits = std::to_string(h);
   std::string out;
   for (unsigned char c : digits) out.push_back(kAlphabet[c % kAlphabetSize]);

@@ -42,6 +42,40 @@ PodSummary P(std::string name, std::string hash, bool ready, int age_s = 100) {
   return p;
 }
 
+// The hash is FNV-1a of the template's compact dump() (pods' names and pod-template-hash labels
+// depend on it: it must not change between versions).
+TEST(PodTemplateHash, IsFnv1aOfTheCompactDump) {
+  auto reference = [](const Json& t) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : t.dump()) {
+      h ^= c;
+      h *= 16777619u;
+    }
+    std::string out;
+    for (unsigned char c : std::to_string(h)) {
+      out.push_back("bcdfghjklmnpqrstvwxz2456789"[c % 27]);
+    }
+    return out;
+  };
+  Json t = {{"metadata", {{"labels", {{"app", "hello"}, {"kfaas.dev/function", "hello"}}}}},
+            {"spec",
+             {{"containers",
+               {{{"name", "fn"},
+                 {"image", "registry.example.com/hello:0.1"},
+                 {"command", {"hello-function"}},
+                 {"env", {{{"name", "GREETING"}, {"value", "Hello \"kfaas\" \u00e9\n"}}}},
+                 {"ports", {{{"containerPort", 8080}}}},
+                 {"resources", {{"limits", {{"cpu", 0.5}, {"memory", "128Mi"}}}}},
+                 {"readinessProbe", {{"httpGet", {{"path", "/healthz"}, {"port", 8080}}}}}}}},
+              {"terminationGracePeriodSeconds", 30},
+              {"enableServiceLinks", false},
+              {"nodeSelector", nullptr}}}};
+  EXPECT_EQ(PodTemplateHash(t), reference(t));
+  EXPECT_EQ(PodTemplateHash(Json::object()), reference(Json::object()));
+  EXPECT_EQ(PodTemplateHash(Json::array({1, -2.5, "x", true})),
+            reference(Json::array({1, -2.5, "x", true})));
+}
+
 TEST(PodTemplateHash, StableAndSensitive) {
   Json t1 = Deployment(1)["spec"]["template"];
   Json t2 = Deployment(1, nullptr, "img:2")["spec"]["template"];
