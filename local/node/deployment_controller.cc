@@ -61,8 +61,15 @@ void DeploymentController::OnPod(const Json& pod) {
 absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key) {
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  auto got = client_->Get(kDeployments, ns, name);
-  if (!got.ok()) {
+  std::shared_ptr<const Json> cached;
+  absl::StatusOr<Json> got;
+  if (opts_.cached_deployment) {
+    cached = opts_.cached_deployment(ns, name);
+    if (!cached) got = absl::NotFoundError("deployment " + key + " is not in the cache");
+  } else {
+    got = client_->Get(kDeployments, ns, name);
+  }
+  if (!cached && !got.ok()) {
     if (absl::IsNotFound(got.status())) {
       std::lock_guard<std::mutex> l(hold_mu_);
       status_hold_.erase(key);
@@ -70,7 +77,7 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
     }
     return got.status();
   }
-  const Json& d = *got;
+  const Json& d = cached ? *cached : *got;
   const Json& md = d["metadata"];
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) return Duration(0);
   std::string uid = Str(md, "uid");

@@ -38,6 +38,11 @@ struct DeploymentControllerOptions {
   // pods' start on its critical path, and the writes for created, Running and ready pods
   // coalesce into one. Zero: at once.
   Duration status_delay_after_create = std::chrono::milliseconds(25);
+  // When set, a reconcile reads the Deployment here (an informer's cache: shared, no copy; null
+  // when it is gone) instead of with a GET through the client.
+  std::function<std::shared_ptr<const nlohmann::json>(const std::string& ns,
+                                                      const std::string& name)>
+      cached_deployment;
 };
 
 class DeploymentController {

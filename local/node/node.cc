@@ -21,7 +21,13 @@ class Node::Impl {
             .node_name = opts_.node_name,
             .workers = opts_.controller_workers,
             .reserve_port = [agent = agent_.get()] { return agent->ReservePort(); },
-            .release_port = [agent = agent_.get()](uint16_t port) { agent->ReleasePort(port); }});
+            .release_port = [agent = agent_.get()](uint16_t port) { agent->ReleasePort(port); },
+            // Its informer's cache, as a controller-runtime reconciler reads it (set below,
+            // before anything runs).
+            .cached_deployment =
+                [this](const std::string& ns, const std::string& name) {
+                  return deployments_->Get(ns, name);
+                }});
     endpoints_ctl_ = std::make_unique<EndpointsController>(
         client_for("kfaas-local/endpoints-controller"),
         EndpointsControllerOptions{.workers = opts_.controller_workers});
@@ -112,9 +118,10 @@ class Node::Impl {
  private:
   NodeOptions opts_;
   std::unique_ptr<NodeAgent> agent_;
+  // Before the controllers, which read the Deployments' cache: destroyed after them.
+  std::unique_ptr<kube::Informer> deployments_, pods_, services_, slices_;
   std::unique_ptr<DeploymentController> deployments_ctl_;
   std::unique_ptr<EndpointsController> endpoints_ctl_;
-  std::unique_ptr<kube::Informer> deployments_, pods_, services_, slices_;
   bool started_ = false;
 };
 
