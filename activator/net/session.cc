@@ -212,6 +212,13 @@ awaitable<bool> Session::Handle(ReqParser& parser) {
     co_return co_await Respond(400, ErrorJson(400, "more than one Host header: send exactly one"),
                                local_keep);
   }
+  // ... and an HTTP/1.1 request without one (RFC 9112 3.2: a server must answer 400).
+  if (req.version() >= 11 && req.count(http::field::host) == 0) {
+    metrics().Unrouted(400).Inc();
+    co_return co_await Respond(
+        400, ErrorJson(400, "an HTTP/1.1 request must carry a Host header (RFC 9112 3.2)"),
+        local_keep);
+  }
   const Registry::Table& table = shared_.registry->Current();
   std::shared_ptr<FunctionState> fs;
   if (!host.empty()) {

@@ -59,6 +59,8 @@ TEST_F(ActivatorHostile, BadRequestLines) {
   for (const auto& [name, bytes] : cases) Expect4xx(name, {bytes}, 400);
   // A target that is not origin-form.
   Expect4xx("asterisk target", {"GET * HTTP/1.1\r\nHost: x\r\n\r\n"}, 400);
+  // HTTP/1.1 without Host (RFC 9112 3.2), even with a routable path.
+  Expect4xx("HTTP/1.1 without Host", {"GET /fn/default/hello/hello HTTP/1.1\r\n\r\n"}, 400);
 }
 
 TEST_F(ActivatorHostile, OversizedHeaders) {
