@@ -10,7 +10,9 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "common/base/clock.h"
 
@@ -55,6 +57,36 @@ class WorkQueue {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// WriteHold: per key, a deadline before which a controller holds back a write (e.g. a status
+// write coalesced with the ones expected soon). The reconciles in between requeue for the time
+// left (Remaining) instead of writing. Thread-safe.
+class WriteHold {
+ public:
+  // Holds `key` until `until`, unless it is already held (the earlier hold stands).
+  void Arm(const std::string& key, SteadyTime until) {
+    std::lock_guard<std::mutex> l(mu_);
+    until_.try_emplace(key, until);
+  }
+  // The time left before `key` may be written at `now`: zero (and the hold is gone) when it is
+  // not held or its time has come.
+  Duration Remaining(const std::string& key, SteadyTime now) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = until_.find(key);
+    if (it == until_.end()) return Duration::zero();
+    if (it->second > now) return it->second - now;
+    until_.erase(it);
+    return Duration::zero();
+  }
+  void Clear(const std::string& key) {
+    std::lock_guard<std::mutex> l(mu_);
+    until_.erase(key);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, SteadyTime> until_;
 };
 
 }  // namespace kfaas::kube

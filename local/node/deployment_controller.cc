@@ -71,8 +71,7 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
   }
   if (!cached && !got.ok()) {
     if (absl::IsNotFound(got.status())) {
-      std::lock_guard<std::mutex> l(hold_mu_);
-      status_hold_.erase(key);
+      status_hold_.Clear(key);
       return Duration(0);  // its pods go by garbage collection
     }
     return got.status();
@@ -141,21 +140,11 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
     KFAAS_VLOG(1) << "deployment " << key << ": deleted pod " << pod_name;
   }
   // A status write held after a scale-up: requeue for its time instead.
-  Duration hold{0};
-  {
-    std::lock_guard<std::mutex> l(hold_mu_);
-    SteadyTime steady = clock_.Now();
-    if (plan.create > 0 && opts_.status_delay_after_create > Duration(0)) {
-      status_hold_.try_emplace(key, steady + opts_.status_delay_after_create);
-    }
-    if (auto it = status_hold_.find(key); it != status_hold_.end()) {
-      if (it->second > steady) {
-        hold = it->second - steady;
-      } else {
-        status_hold_.erase(it);
-      }
-    }
+  SteadyTime steady = clock_.Now();
+  if (plan.create > 0 && opts_.status_delay_after_create > Duration(0)) {
+    status_hold_.Arm(key, steady + opts_.status_delay_after_create);
   }
+  Duration hold = status_hold_.Remaining(key, steady);
   if (hold > Duration(0)) {
     if (!first_error.ok()) return first_error;
     return plan.requeue_after > Duration(0) ? std::min(plan.requeue_after, hold) : hold;

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "common/base/clock.h"
 #include "common/kube/client.h"
+#include "common/kube/workqueue.h"
 #include "local/node/controller_loop.h"
 
 namespace kfaas::node {
@@ -65,10 +66,8 @@ class DeploymentController {
   std::shared_ptr<kube::Client> client_;
   DeploymentControllerOptions opts_;
   Clock& clock_;
-  OwnWrites own_status_;  // our status patches: their events are skipped
-  std::mutex hold_mu_;
-  // Keys whose status write waits (status_delay_after_create), until when.
-  std::unordered_map<std::string, SteadyTime> status_hold_;
+  OwnWrites own_status_;         // our status patches: their events are skipped
+  kube::WriteHold status_hold_;  // status writes waiting (status_delay_after_create)
   ControllerLoop loop_;
 };
 

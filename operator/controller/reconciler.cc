@@ -304,10 +304,7 @@ Result Reconciler::Reconcile(const std::string& key) {
   }
   ObjectPtr obj = cache_.GetFunction(ns, name);
   if (!obj) {
-    {
-      std::lock_guard<std::mutex> l(pending_mu_);
-      pending_scaling_status_.erase(key);
-    }
+    scaling_status_hold_.Clear(key);
     KFAAS_VLOG(2) << key << ": gone (its children go with it through ownerReferences)";
     return result;
   }
@@ -409,22 +406,18 @@ Result Reconciler::Reconcile(const std::string& key) {
 
   std::string function_rv = ResourceVersion(*obj);
   bool write_status = !OwnedStatusEqual(fn.status, owned);
-  {
-    std::lock_guard<std::mutex> l(pending_mu_);
-    if (write_status && opts_.scaling_status_delay > Duration::zero() &&
-        OnlyScalingDiffers(fn.status, owned)) {
-      SteadyTime now = clock_.Now();
-      SteadyTime since = pending_scaling_status_.emplace(key, now).first->second;
-      if (now - since < opts_.scaling_status_delay) {
-        // Written on the requeue (or by an earlier reconcile with a change that cannot wait).
-        write_status = false;
-        Duration wait = since + opts_.scaling_status_delay - now;
-        result.requeue_after =
-            result.requeue_after == Duration::zero() ? wait : std::min(result.requeue_after, wait);
-      }
+  if (write_status && opts_.scaling_status_delay > Duration::zero() &&
+      OnlyScalingDiffers(fn.status, owned)) {
+    SteadyTime now = clock_.Now();
+    scaling_status_hold_.Arm(key, now + opts_.scaling_status_delay);
+    if (Duration wait = scaling_status_hold_.Remaining(key, now); wait > Duration::zero()) {
+      // Written on the requeue (or by an earlier reconcile with a change that cannot wait).
+      write_status = false;
+      result.requeue_after =
+          result.requeue_after == Duration::zero() ? wait : std::min(result.requeue_after, wait);
     }
-    if (write_status || OwnedStatusEqual(fn.status, owned)) pending_scaling_status_.erase(key);
   }
+  if (write_status || OwnedStatusEqual(fn.status, owned)) scaling_status_hold_.Clear(key);
   if (write_status) {
     const Json* old_ready = FindCondition(old_conditions, kConditionReady);
     bool ready_changed = !old_ready || old_ready->value("status", "") != ready.status ||

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "common/base/clock.h"
 #include "common/kube/client.h"
+#include "common/kube/workqueue.h"
 #include "operator/api/function.h"
 #include "operator/resources/resources.h"
 
@@ -111,9 +112,8 @@ class Reconciler {
   EventSink& events_;
   Clock& clock_;
   ReconcilerOptions opts_;
-  // Keys with a scaling-only status change not written yet: since when (scaling_status_delay).
-  std::mutex pending_mu_;
-  std::map<std::string, SteadyTime> pending_scaling_status_;
+  // Keys with a scaling-only status change not written yet, until when (scaling_status_delay).
+  kube::WriteHold scaling_status_hold_;
 };
 
 // Splits "namespace/name".

@@ -210,5 +210,24 @@ TEST(RateLimiters, DefaultControllerIsMaxOfBoth) {
   EXPECT_EQ(rl->NumRequeues("a"), 0);
 }
 
+TEST(WriteHold, TheFirstArmStandsUntilItsTimeThenItIsGone) {
+  FakeClock clock;
+  WriteHold hold;
+  SteadyTime t0 = clock.Now();
+  EXPECT_EQ(hold.Remaining("a", t0), Duration::zero()) << "not held";
+  hold.Arm("a", t0 + milliseconds(100));
+  hold.Arm("a", t0 + milliseconds(500));  // already held: the earlier hold stands
+  hold.Arm("b", t0 + milliseconds(50));
+  EXPECT_EQ(hold.Remaining("a", t0 + milliseconds(30)), milliseconds(70));
+  EXPECT_EQ(hold.Remaining("b", t0 + milliseconds(30)), milliseconds(20));
+  EXPECT_EQ(hold.Remaining("a", t0 + milliseconds(100)), Duration::zero()) << "its time came";
+  // Gone once its time came: a new Arm starts a new hold.
+  hold.Arm("a", t0 + milliseconds(300));
+  EXPECT_EQ(hold.Remaining("a", t0 + milliseconds(200)), milliseconds(100));
+  hold.Clear("a");
+  EXPECT_EQ(hold.Remaining("a", t0 + milliseconds(200)), Duration::zero());
+  EXPECT_EQ(hold.Remaining("b", t0 + milliseconds(40)), milliseconds(10)) << "keys are apart";
+}
+
 }  // namespace
 }  // namespace kfaas::kube
