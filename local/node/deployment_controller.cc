@@ -80,15 +80,13 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
   const Json& md = d["metadata"];
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) return Duration(0);
   std::string uid = Str(md, "uid");
-  static const Json kEmptyObject = Json::object();
-  const Json& spec = d.contains("spec") ? d["spec"] : kEmptyObject;
+  const Json& spec = json::FieldOrEmptyObject(d, "spec");
   auto selector = kube::LabelSelector::FromJson(spec.value("selector", Json()));
   if (!selector.ok()) {
     KFAAS_LOG(WARNING) << "deployment " << key << ": bad selector: " << selector.status().message();
     return Duration(0);  // the API server validates selectors; nothing sensible to do
   }
-  auto tmpl = spec.find("template");
-  std::string hash = PodTemplateHash(tmpl != spec.end() ? *tmpl : kEmptyObject);
+  std::string hash = PodTemplateHash(json::FieldOrEmptyObject(spec, "template"));
 
   auto list_pods = [&]() -> absl::StatusOr<std::vector<Json>> {
     kube::ListOptions lo;
@@ -157,7 +155,7 @@ absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key)
     for (const auto& p : *pods) summaries.push_back(SummarizePod(p));
   }
 
-  const Json old_status = json::FieldOrEmptyObject(d, "status");
+  const Json& old_status = json::FieldOrEmptyObject(d, "status");
   Json status = DeploymentStatus(d, summaries, hash, old_status, now);
   if (!SameDeploymentStatus(status, old_status)) {
     auto r = client_->Patch(kDeployments, ns, name, kube::PatchType::kMerge, {{"status", status}},
