@@ -1,8 +1,8 @@
 #include "activator/core/endpoints.h"
 
-#include "common/base/json_fields.h"
-
 #include <cstdlib>
+
+#include "common/base/json_fields.h"
 
 namespace kfaas::activator {
 

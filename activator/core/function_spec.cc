@@ -1,8 +1,8 @@
 #include "activator/core/function_spec.h"
 
-#include "common/base/json_fields.h"
-
 #include <algorithm>
+
+#include "common/base/json_fields.h"
 
 namespace kfaas::activator {
 namespace {

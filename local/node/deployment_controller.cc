@@ -61,22 +61,20 @@ void DeploymentController::OnPod(const Json& pod) {
 absl::StatusOr<Duration> DeploymentController::Reconcile(const std::string& key) {
   std::string ns, name;
   SplitKey(key, &ns, &name);
-  std::shared_ptr<const Json> cached;
-  absl::StatusOr<Json> got;
+  // The Deployment, or null when it is gone.
+  std::shared_ptr<const Json> deployment;
   if (opts_.cached_deployment) {
-    cached = opts_.cached_deployment(ns, name);
-    if (!cached) got = absl::NotFoundError("deployment " + key + " is not in the cache");
-  } else {
-    got = client_->Get(kDeployments, ns, name);
-  }
-  if (!cached && !got.ok()) {
-    if (absl::IsNotFound(got.status())) {
-      status_hold_.Clear(key);
-      return Duration(0);  // its pods go by garbage collection
-    }
+    deployment = opts_.cached_deployment(ns, name);
+  } else if (auto got = client_->Get(kDeployments, ns, name); got.ok()) {
+    deployment = std::make_shared<const Json>(std::move(*got));
+  } else if (!absl::IsNotFound(got.status())) {
     return got.status();
   }
-  const Json& d = cached ? *cached : *got;
+  if (!deployment) {
+    status_hold_.Clear(key);
+    return Duration(0);  // its pods go by garbage collection
+  }
+  const Json& d = *deployment;
   const Json& md = d["metadata"];
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) return Duration(0);
   std::string uid = Str(md, "uid");

@@ -442,14 +442,15 @@ class NodeAgent::Impl {
       if (!p.schedule->ready()) {
         KFAAS_LOG(INFO) << "pod " << p.ns << "/" << p.name << " not ready: " << detail;
       }
-      if (p.schedule->ready() && !p.timing_reported && p.port != 0 && p.port == p.published_port &&
+      const bool first_ready = p.schedule->ready() && !p.timing_reported;
+      if (first_ready && p.port != 0 && p.port == p.published_port &&
           opts_.known_port_ready_delay.count() > 0) {
         // See NodeAgentOptions::known_port_ready_delay.
         PublishAfter(p, opts_.known_port_ready_delay);
       } else {
         Publish(p);
       }
-      if (p.schedule->ready() && !p.timing_reported) {
+      if (first_ready) {
         p.timing_reported = true;
         PodTiming t{.ns = p.ns,
                     .name = p.name,

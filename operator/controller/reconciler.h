@@ -12,9 +12,7 @@
 // Thread-safe for distinct keys (the work queue never hands one key to two workers).
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
